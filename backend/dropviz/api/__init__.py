@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket surface: routers, request and response schemas."""

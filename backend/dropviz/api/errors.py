@@ -1,0 +1,90 @@
+"""Exception handlers: every failure becomes a 4xx with a readable `detail`.
+
+Validation errors keep FastAPI's shape, a list of {loc, msg, type, input}, but
+each `msg` names the field and the rejected value, and `input` is made
+JSON-safe: a NaN or an infinity echoed back would otherwise make the error
+response itself fail to serialize.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from dropviz.runs.manager import RunLimitError, RunNotFoundError
+from dropviz.runs.run import RunStateError
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)  # 'nan', 'inf' or '-inf'
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return repr(value)
+
+
+def _describe(error: dict[str, Any]) -> dict[str, Any]:
+    loc = [part for part in error.get("loc", ()) if part != "body"]
+    field = ".".join(str(part) for part in loc) or "body"
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    entry = {
+        "loc": list(error.get("loc", ())),
+        "type": error.get("type"),
+        "input": _json_safe(error.get("input")),
+    }
+    if error.get("type") == "missing":
+        entry["msg"] = f"{field} is missing. {message}."
+    elif error.get("type") == "extra_forbidden":
+        entry["msg"] = f"{field} is not a known field; remove it or check its spelling."
+    else:
+        entry["msg"] = (
+            f"{field} = {_short_json(error.get('input'))} is invalid: {message}."
+        )
+    return entry
+
+
+def _short_json(value: Any) -> str:
+    """Render a rejected value as the client wrote it: true, NaN, [1, 2]."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [_describe(dict(error)) for error in exc.errors()]
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": details}
+    )
+
+
+async def _run_not_found(request: Request, exc: Exception) -> JSONResponse:
+    run_id = exc.args[0] if exc.args else "?"
+    return JSONResponse(
+        status_code=status.HTTP_404_NOT_FOUND,
+        content={"detail": f"Run {run_id!r} not found; GET /api/runs lists the runs."},
+    )
+
+
+async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        status_code=status.HTTP_409_CONFLICT, content={"detail": str(exc)}
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(RunNotFoundError, _run_not_found)
+    app.add_exception_handler(RunStateError, _conflict)
+    app.add_exception_handler(RunLimitError, _conflict)

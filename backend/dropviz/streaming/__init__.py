@@ -1,0 +1,1 @@
+"""The live stream: the binary frame format and the per-client fan-out."""

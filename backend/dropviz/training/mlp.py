@@ -1,0 +1,154 @@
+"""A multilayer perceptron: parameters, forward pass with dropout, backward pass.
+
+W[l] has shape (n_l, n_{l+1}): row = source unit, column = destination unit.
+The functions work in the dtype of the parameters, float32 for training and
+float64 for gradient checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dropviz.training.config import Activation
+
+
+@dataclass
+class Params:
+    """The shared weights: one weight matrix and one bias vector per weight layer."""
+
+    weights: list[np.ndarray]  # W[l]: (n_l, n_{l+1})
+    biases: list[np.ndarray]  # b[l]: (n_{l+1},)
+
+    def copy(self) -> Params:
+        return Params([w.copy() for w in self.weights], [b.copy() for b in self.biases])
+
+    def astype(self, dtype: type[np.floating]) -> Params:
+        return Params(
+            [w.astype(dtype) for w in self.weights],
+            [b.astype(dtype) for b in self.biases],
+        )
+
+
+@dataclass
+class ForwardCache:
+    """What the backward pass needs from the forward pass."""
+
+    layer_inputs: list[np.ndarray]  # input of W[l] after dropout: (batch, n_l)
+    hidden_outputs: list[np.ndarray]  # activation of hidden layer l+1: (batch, n_{l+1})
+    logits: np.ndarray  # (batch, n_classes)
+
+
+def init_params(
+    layer_sizes: Sequence[int], activation: Activation, rng: np.random.Generator
+) -> Params:
+    """Draw initial weights (He normal for relu, else Glorot normal), zero biases."""
+    weights, biases = [], []
+    for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:], strict=True):
+        if activation == "relu":
+            std = np.sqrt(2.0 / n_in)
+        else:
+            std = np.sqrt(2.0 / (n_in + n_out))
+        weights.append((rng.standard_normal((n_in, n_out)) * std).astype(np.float32))
+        biases.append(np.zeros(n_out, dtype=np.float32))
+    return Params(weights, biases)
+
+
+def activate(z: np.ndarray, activation: Activation) -> np.ndarray:
+    output: np.ndarray
+    if activation == "relu":
+        output = np.maximum(z, 0)
+    elif activation == "tanh":
+        output = np.tanh(z)
+    else:
+        # A sigmoid written with exp(-|z|) never overflows.
+        e = np.exp(-np.abs(z))
+        output = np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
+    return output
+
+
+def activation_derivative(output: np.ndarray, activation: Activation) -> np.ndarray:
+    """Return d(activation)/dz, written in terms of the activation's output."""
+    derivative: np.ndarray
+    if activation == "relu":
+        derivative = (output > 0).astype(output.dtype)
+    elif activation == "tanh":
+        derivative = 1 - output * output
+    else:
+        derivative = output * (1 - output)
+    return derivative
+
+
+def forward(
+    params: Params,
+    x: np.ndarray,
+    activation: Activation,
+    scales: Sequence[np.ndarray | None] | None = None,
+) -> ForwardCache:
+    """Run the network on a batch `x` of shape (batch, n_0).
+
+    `scales` holds one inverted-dropout multiplier per masked unit layer (see
+    `dropout.mask_scales`); None, or no `scales`, means no dropout there.
+    """
+    n_layers = len(params.weights)
+    layer_inputs: list[np.ndarray] = []
+    hidden_outputs: list[np.ndarray] = []
+    h = x
+    for layer in range(n_layers):
+        scale = scales[layer] if scales is not None else None
+        if scale is not None:
+            h = h * scale
+        layer_inputs.append(h)
+        z = h @ params.weights[layer] + params.biases[layer]  # (batch, n_{l+1})
+        if layer == n_layers - 1:
+            return ForwardCache(layer_inputs, hidden_outputs, z)
+        h = activate(z, activation)
+        hidden_outputs.append(h)
+    raise ValueError("the network has no weight layers")
+
+
+def softmax_cross_entropy(
+    logits: np.ndarray, labels: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Return the mean loss, the per-example predicted class and dLoss/dlogits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_probs = shifted - log_norm  # (batch, n_classes)
+    batch = logits.shape[0]
+    rows = np.arange(batch)
+    loss = float(-log_probs[rows, labels].mean())
+    grad = np.exp(log_probs)
+    grad[rows, labels] -= 1
+    grad /= batch
+    return loss, logits.argmax(axis=1), grad
+
+
+def backward(
+    params: Params,
+    cache: ForwardCache,
+    grad_logits: np.ndarray,
+    activation: Activation,
+    scales: Sequence[np.ndarray | None] | None = None,
+) -> Params:
+    """Back-propagate dLoss/dlogits and return the gradient of every parameter.
+
+    A dropped unit has scale 0, so the gradient rows and columns of its weights
+    come out exactly zero rather than merely small.
+    """
+    n_layers = len(params.weights)
+    grad_weights: list[np.ndarray] = [np.empty(0)] * n_layers
+    grad_biases: list[np.ndarray] = [np.empty(0)] * n_layers
+    dz = grad_logits  # (batch, n_{l+1})
+    for layer in range(n_layers - 1, -1, -1):
+        grad_weights[layer] = cache.layer_inputs[layer].T @ dz
+        grad_biases[layer] = dz.sum(axis=0)
+        if layer == 0:
+            break
+        dh = dz @ params.weights[layer].T  # gradient at the input of W[l]
+        scale = scales[layer] if scales is not None else None
+        if scale is not None:
+            dh = dh * scale
+        dz = dh * activation_derivative(cache.hidden_outputs[layer - 1], activation)
+    return Params(grad_weights, grad_biases)

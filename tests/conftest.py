@@ -1,0 +1,101 @@
+"""Shared fixtures: a real dropviz server on 127.0.0.1 in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+import pytest
+from threadpoolctl import threadpool_limits
+
+# One BLAS thread in the test process too, as the server uses: on a 2-core
+# machine a second thread competes with the server under test.
+threadpool_limits(limits=1)
+
+SERVER_START_TIMEOUT = 30.0  # seconds; importing scikit-learn dominates
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    ws_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: BinaryIO
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(log_path: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
+    """Start `python -m dropviz serve` on a free port and wait for /api/health."""
+    port = free_port()
+    env = {**os.environ, **(extra_env or {})}
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dropviz", "serve", "--port", str(port)],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log_file.close()
+            raise RuntimeError(
+                f"server exited with {process.returncode}:\n{log_path.read_text()}"
+            )
+        try:
+            if httpx.get(f"{base_url}/api/health", timeout=1.0).status_code == 200:
+                return LiveServer(
+                    base_url, f"ws://127.0.0.1:{port}", process, log_path, log_file
+                )
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    process.wait()
+    log_file.close()
+    raise RuntimeError(
+        f"server did not answer within {SERVER_START_TIMEOUT} s:\n"
+        + log_path.read_text()
+    )
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+    server.log_file.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    server = start_server(log_path)
+    yield server
+    stop_server(server)
+    assert "Traceback" not in server.log(), server.log()
+
+
+@pytest.fixture
+def api(live_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server.base_url, timeout=30.0) as client:
+        yield client
