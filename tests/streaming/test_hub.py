@@ -17,7 +17,7 @@ CONFIG = TrainConfig(dataset="moons", n_samples=200, hidden_sizes=(6, 5), batch_
 def test_slow_client_receives_exact_merged_frame() -> None:
     async def scenario() -> None:
         trainer = Trainer(CONFIG)
-        hub = StreamHub(CONFIG.mask_scope, max_merge_steps=1000)
+        hub = StreamHub("test", CONFIG.mask_scope, max_merge_steps=1000)
         client = hub.add_client(asyncio.get_running_loop())
         records = [trainer.step() for _ in range(7)]
         for record in records:
@@ -47,7 +47,7 @@ def test_slow_client_receives_exact_merged_frame() -> None:
 def test_keeping_up_clients_share_one_encoding() -> None:
     async def scenario() -> None:
         trainer = Trainer(CONFIG)
-        hub = StreamHub(CONFIG.mask_scope, max_merge_steps=1000)
+        hub = StreamHub("test", CONFIG.mask_scope, max_merge_steps=1000)
         loop = asyncio.get_running_loop()
         first, second = hub.add_client(loop), hub.add_client(loop)
         hub.publish_step(trainer.step())
@@ -62,7 +62,7 @@ def test_keeping_up_clients_share_one_encoding() -> None:
 def test_merged_record_leaves_shared_payload_untouched() -> None:
     async def scenario() -> None:
         trainer = Trainer(CONFIG)
-        hub = StreamHub(CONFIG.mask_scope, max_merge_steps=1000)
+        hub = StreamHub("test", CONFIG.mask_scope, max_merge_steps=1000)
         loop = asyncio.get_running_loop()
         fast, slow = hub.add_client(loop), hub.add_client(loop)
         first = trainer.step()
@@ -82,7 +82,7 @@ def test_merged_record_leaves_shared_payload_untouched() -> None:
 def test_client_past_merge_limit_is_closed() -> None:
     async def scenario() -> None:
         trainer = Trainer(CONFIG)
-        hub = StreamHub(CONFIG.mask_scope, max_merge_steps=3)
+        hub = StreamHub("test", CONFIG.mask_scope, max_merge_steps=3)
         client = hub.add_client(asyncio.get_running_loop())
         for _ in range(4):
             hub.publish_step(trainer.step())

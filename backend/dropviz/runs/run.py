@@ -66,7 +66,7 @@ class Run:
         self.id = run_id
         self.config = config
         self.trainer = Trainer(config)
-        self.hub = StreamHub(config.mask_scope, max_merge_steps)
+        self.hub = StreamHub(run_id, config.mask_scope, max_merge_steps)
         self.created_at = datetime.now(UTC)
         self.max_steps_per_second = max_steps_per_second
         self.status = RunStatus.CREATED

@@ -113,12 +113,20 @@ class CloseRequest:
 
 
 class ClientQueue:
-    """What one client has not been sent yet. Thread-safe; drained by one coroutine."""
+    """Unsent steps and events of one client.
+
+    Thread-safe: the training thread fills it and one coroutine drains it.
+    """
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, mask_scope: str, max_merge_steps: int
+        self,
+        loop: asyncio.AbstractEventLoop,
+        run_id: str,
+        mask_scope: str,
+        max_merge_steps: int,
     ) -> None:
         self._loop = loop
+        self._run_id = run_id
         self._mask_scope = mask_scope
         self._max_merge_steps = max_merge_steps
         self._lock = threading.Lock()
@@ -143,6 +151,13 @@ class ClientQueue:
                 self._pending = None
                 self._events.clear()
                 was_idle = True
+                logger.warning(
+                    "stream client lagging, closing it: run_id=%s step=%d "
+                    "max_merge_steps=%d",
+                    self._run_id,
+                    payload.step,
+                    self._max_merge_steps,
+                )
             else:
                 self._pending.add(payload)
         if was_idle:
@@ -189,14 +204,15 @@ class ClientQueue:
         try:
             self._loop.call_soon_threadsafe(self._wakeup.set)
         except RuntimeError:
-            # The event loop has closed (server shutdown); nobody is waiting.
+            # The event loop has closed at server shutdown, so no coroutine waits.
             pass
 
 
 class StreamHub:
     """All clients of one run."""
 
-    def __init__(self, mask_scope: str, max_merge_steps: int) -> None:
+    def __init__(self, run_id: str, mask_scope: str, max_merge_steps: int) -> None:
+        self.run_id = run_id
         self.mask_scope = mask_scope
         self.max_merge_steps = max_merge_steps
         self._clients: list[ClientQueue] = []
@@ -208,7 +224,7 @@ class StreamHub:
             return len(self._clients)
 
     def add_client(self, loop: asyncio.AbstractEventLoop) -> ClientQueue:
-        client = ClientQueue(loop, self.mask_scope, self.max_merge_steps)
+        client = ClientQueue(loop, self.run_id, self.mask_scope, self.max_merge_steps)
         with self._lock:
             self._clients.append(client)
         return client

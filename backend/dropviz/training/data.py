@@ -38,7 +38,7 @@ class Dataset:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What the dashboard shows about a data set before any run loads it."""
+    """Catalogue entry of a data set, available before any run loads it."""
 
     name: str
     description: str

@@ -34,7 +34,7 @@ class Params:
 
 @dataclass
 class ForwardCache:
-    """What the backward pass needs from the forward pass."""
+    """Arrays of the forward pass that the backward pass reuses."""
 
     layer_inputs: list[np.ndarray]  # input of W[l] after dropout: (batch, n_l)
     hidden_outputs: list[np.ndarray]  # activation of hidden layer l+1: (batch, n_{l+1})
@@ -89,7 +89,7 @@ def forward(
 ) -> ForwardCache:
     """Run the network on a batch `x` of shape (batch, n_0).
 
-    `scales` holds one inverted-dropout multiplier per masked unit layer (see
+    `scales` has one inverted-dropout multiplier per masked unit layer (see
     `dropout.mask_scales`); None, or no `scales`, means no dropout there.
     """
     n_layers = len(params.weights)

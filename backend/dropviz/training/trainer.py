@@ -1,6 +1,6 @@
 """The trainer: turns a config into a network and advances it one step at a time.
 
-The trainer does no I/O and knows nothing of its consumers: each call to
+The trainer does no I/O and has no reference to its consumers: each call to
 `step` returns a StepRecord, and `evaluate` returns EpochMetrics. All
 randomness comes from generators derived from `config.seed`; the global numpy
 random state is never used, so equal configs give bit-identical runs.

@@ -40,7 +40,7 @@ async def stream_run(websocket: WebSocket, run_id: str) -> None:
             code=status.WS_1008_POLICY_VIOLATION, reason="unknown run id"
         )
         logger.info(
-            "stream refused: client=%s run_id=%s reason=unknown run",
+            "stream rejected: client=%s run_id=%s reason=unknown run id",
             client_name,
             run_id,
         )
