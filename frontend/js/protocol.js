@@ -1,0 +1,220 @@
+// Decoder for the binary stream frames of protocol version 1 (docs/protocol.md).
+// Arrays are typed-array views over the received ArrayBuffer, never copies, so
+// a caller that keeps a frame keeps its whole buffer alive.
+
+export const MAGIC = "DVIZ";
+export const PROTOCOL_VERSION = 1;
+export const FRAME_SNAPSHOT = 1;
+export const FRAME_STEPS = 2;
+export const MASK_SCOPE_PER_STEP = 0;
+export const MASK_SCOPE_PER_EXAMPLE = 1;
+export const DELTA_DTYPE_FLOAT32 = 0;
+
+const COMMON_HEADER_BYTES = 8;
+const SNAPSHOT_HEADER_BYTES = 24;
+const STEPS_HEADER_BYTES = 32;
+const STEP_RECORD_BYTES = 16;
+const FLOAT32_BYTES = 4;
+
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Error for a binary message that does not follow the protocol. */
+export class ProtocolError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "ProtocolError";
+  }
+}
+
+function alignTo4(offset) {
+  return (offset + 3) & ~3;
+}
+
+function readUint64(view, offset) {
+  const value = view.getBigUint64(offset, true);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new ProtocolError(`Step number ${value} at byte ${offset} exceeds 2^53 - 1.`);
+  }
+  return Number(value);
+}
+
+function requireBytes(buffer, end, section) {
+  if (end > buffer.byteLength) {
+    throw new ProtocolError(
+      `Frame is truncated: ${section} ends at byte ${end} but the message has ${buffer.byteLength} bytes.`,
+    );
+  }
+}
+
+/** Number of bytes in one mask row of a unit layer with `unitCount` units. */
+export function maskRowBytes(unitCount) {
+  return Math.ceil(unitCount / 8);
+}
+
+/** Returns whether unit `unit` is kept in a mask row that starts at `rowStart`. */
+export function isUnitKept(maskBytes, unit, rowStart = 0) {
+  return ((maskBytes[rowStart + (unit >> 3)] >> (unit & 7)) & 1) === 1;
+}
+
+/** Returns the frame type of a binary message after checking magic and version. */
+export function readFrameType(buffer) {
+  requireBytes(buffer, COMMON_HEADER_BYTES, "the common header");
+  const view = new DataView(buffer);
+  const magic = String.fromCharCode(
+    view.getUint8(0), view.getUint8(1), view.getUint8(2), view.getUint8(3),
+  );
+  if (magic !== MAGIC) {
+    throw new ProtocolError(`Invalid magic ${JSON.stringify(magic)}; expected "${MAGIC}".`);
+  }
+  const version = view.getUint16(4, true);
+  if (version !== PROTOCOL_VERSION) {
+    throw new ProtocolError(
+      `Unsupported protocol version ${version}; this page decodes version ${PROTOCOL_VERSION}. Reload the page.`,
+    );
+  }
+  const frameType = view.getUint16(6, true);
+  if (frameType !== FRAME_SNAPSHOT && frameType !== FRAME_STEPS) {
+    throw new ProtocolError(`Unknown frame type ${frameType}; expected 1 (snapshot) or 2 (steps).`);
+  }
+  return frameType;
+}
+
+/**
+ * Decodes a snapshot frame.
+ * `weights[l]` has n_l * n_{l+1} values, row-major (row = source unit);
+ * `biases[l]` has n_{l+1} values.
+ */
+export function decodeSnapshot(buffer) {
+  if (readFrameType(buffer) !== FRAME_SNAPSHOT) {
+    throw new ProtocolError("Expected a snapshot frame (type 1).");
+  }
+  requireBytes(buffer, SNAPSHOT_HEADER_BYTES, "the snapshot header");
+  const view = new DataView(buffer);
+  const nextStep = readUint64(view, 8);
+  const metaBytes = view.getUint32(16, true);
+
+  requireBytes(buffer, SNAPSHOT_HEADER_BYTES + metaBytes, "the JSON metadata");
+  const metaText = utf8Decoder.decode(new Uint8Array(buffer, SNAPSHOT_HEADER_BYTES, metaBytes));
+  const meta = JSON.parse(metaText);
+  const layerSizes = meta.layer_sizes;
+  if (!Array.isArray(layerSizes) || layerSizes.length < 2) {
+    throw new ProtocolError(`Snapshot metadata has invalid layer_sizes ${JSON.stringify(layerSizes)}.`);
+  }
+
+  // weight arrays follow the metadata, each weight layer as W[l] then b[l]
+  let offset = alignTo4(SNAPSHOT_HEADER_BYTES + metaBytes);
+  const weights = [];
+  const biases = [];
+  for (let l = 0; l + 1 < layerSizes.length; l++) {
+    const weightCount = layerSizes[l] * layerSizes[l + 1];
+    const biasCount = layerSizes[l + 1];
+    requireBytes(buffer, offset + (weightCount + biasCount) * FLOAT32_BYTES, `weight layer ${l}`);
+    weights.push(new Float32Array(buffer, offset, weightCount)); // (n_l, n_{l+1})
+    offset += weightCount * FLOAT32_BYTES;
+    biases.push(new Float32Array(buffer, offset, biasCount)); // (n_{l+1},)
+    offset += biasCount * FLOAT32_BYTES;
+  }
+  if (offset !== buffer.byteLength) {
+    throw new ProtocolError(`Snapshot has ${buffer.byteLength - offset} unexpected trailing bytes.`);
+  }
+
+  return { type: FRAME_SNAPSHOT, nextStep, meta, layerSizes, weights, biases };
+}
+
+/**
+ * Decodes a steps frame; `layerSizes` comes from the snapshot.
+ * Per covered step k: `epochs[k]`, `losses[k]`, `batchAccuracies[k]`, and
+ * `masks[k][l]`, a Uint8Array of `maskRows[k]` rows for unit layer l.
+ * `weightDeltas[l]` and `biasDeltas[l]` are summed over the covered steps,
+ * or null when the frame leaves weight layer l out.
+ */
+export function decodeSteps(buffer, layerSizes) {
+  if (readFrameType(buffer) !== FRAME_STEPS) {
+    throw new ProtocolError("Expected a steps frame (type 2).");
+  }
+  requireBytes(buffer, STEPS_HEADER_BYTES, "the steps header");
+  const view = new DataView(buffer);
+  const firstStep = readUint64(view, 8);
+  const stepCount = view.getUint32(16, true);
+  const layerCount = view.getUint32(20, true);
+  const deltaLayers = view.getUint32(24, true);
+  const maskScope = view.getUint16(28, true);
+  const deltaDtype = view.getUint16(30, true);
+
+  if (stepCount < 1) {
+    throw new ProtocolError("Steps frame covers 0 steps; expected at least 1.");
+  }
+  if (layerCount !== layerSizes.length - 1) {
+    throw new ProtocolError(
+      `Steps frame has ${layerCount} weight layers but the snapshot has ${layerSizes.length - 1}.`,
+    );
+  }
+  if (deltaDtype !== DELTA_DTYPE_FLOAT32) {
+    throw new ProtocolError(`Unsupported delta_dtype ${deltaDtype}; expected 0 (float32).`);
+  }
+
+  // step table: u32 epoch, u32 mask_rows, f32 loss, f32 batch_accuracy per record
+  const tableEnd = STEPS_HEADER_BYTES + stepCount * STEP_RECORD_BYTES;
+  requireBytes(buffer, tableEnd, "the step table");
+  const tableWords = new Uint32Array(buffer, STEPS_HEADER_BYTES, stepCount * 4);
+  const tableFloats = new Float32Array(buffer, STEPS_HEADER_BYTES, stepCount * 4);
+  const epochs = new Uint32Array(stepCount);
+  const maskRows = new Uint32Array(stepCount);
+  const losses = new Float32Array(stepCount);
+  const batchAccuracies = new Float32Array(stepCount);
+  for (let k = 0; k < stepCount; k++) {
+    epochs[k] = tableWords[4 * k];
+    maskRows[k] = tableWords[4 * k + 1];
+    losses[k] = tableFloats[4 * k + 2];
+    batchAccuracies[k] = tableFloats[4 * k + 3];
+  }
+
+  // masks: per step, per unit layer 0 .. L-1, a block padded to 4 bytes
+  let offset = tableEnd;
+  const masks = [];
+  for (let k = 0; k < stepCount; k++) {
+    const stepMasks = [];
+    for (let l = 0; l < layerCount; l++) {
+      const blockBytes = maskRows[k] * maskRowBytes(layerSizes[l]);
+      requireBytes(buffer, offset + blockBytes, `mask block of step ${firstStep + k}, layer ${l}`);
+      stepMasks.push(new Uint8Array(buffer, offset, blockBytes));
+      offset = alignTo4(offset + blockBytes);
+    }
+    masks.push(stepMasks);
+  }
+
+  // deltas: W[l] then b[l] for each weight layer present in delta_layers
+  const weightDeltas = [];
+  const biasDeltas = [];
+  for (let l = 0; l < layerCount; l++) {
+    if ((deltaLayers & (1 << l)) === 0) {
+      weightDeltas.push(null);
+      biasDeltas.push(null);
+      continue;
+    }
+    const weightCount = layerSizes[l] * layerSizes[l + 1];
+    const biasCount = layerSizes[l + 1];
+    requireBytes(buffer, offset + (weightCount + biasCount) * FLOAT32_BYTES, `deltas of weight layer ${l}`);
+    weightDeltas.push(new Float32Array(buffer, offset, weightCount)); // (n_l, n_{l+1})
+    offset += weightCount * FLOAT32_BYTES;
+    biasDeltas.push(new Float32Array(buffer, offset, biasCount)); // (n_{l+1},)
+    offset += biasCount * FLOAT32_BYTES;
+  }
+  if (offset !== buffer.byteLength) {
+    throw new ProtocolError(`Steps frame has ${buffer.byteLength - offset} unexpected trailing bytes.`);
+  }
+
+  return {
+    type: FRAME_STEPS,
+    firstStep,
+    stepCount,
+    maskScope,
+    epochs,
+    maskRows,
+    losses,
+    batchAccuracies,
+    masks,
+    weightDeltas,
+    biasDeltas,
+  };
+}

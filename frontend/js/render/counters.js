@@ -1,0 +1,69 @@
+// The counter strip and the connection badge. Text is written only when it changed.
+
+function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}
+
+function setData(element, key, value) {
+  if (element.dataset[key] !== value) element.dataset[key] = value;
+}
+
+function formatNumber(value, digits = 4) {
+  return Number.isFinite(value) ? value.toFixed(digits) : "–";
+}
+
+function formatPercent(value) {
+  return Number.isFinite(value) ? `${(value * 100).toFixed(1)}%` : "–";
+}
+
+export class CountersView {
+  constructor(root, connectionBadge) {
+    this.connectionBadge = connectionBadge;
+    this.fields = {};
+    for (const name of ["run", "status", "step", "epoch", "batch-loss", "batch-accuracy", "test-accuracy"]) {
+      this.fields[name] = root.querySelector(`#counter-${name}`);
+    }
+  }
+
+  render(store) {
+    const connection = store.connection;
+    setData(this.connectionBadge, "state", connection.state);
+    setText(this.connectionBadge, connection.state === "idle" ? "not connected" : connection.message || connection.state);
+
+    const run = store.run;
+    const { fields } = this;
+    if (run === null) {
+      for (const element of Object.values(fields)) setText(element, "–");
+      setText(fields.status, "no run");
+      setData(fields.status, "status", "");
+      setData(fields.step, "value", "0");
+      return;
+    }
+
+    setText(fields.run, String(run.id));
+    fields.run.title = String(run.id);
+    const status = run.status === "diverged" && run.diverged_step !== null && run.diverged_step !== undefined
+      ? `diverged at step ${run.diverged_step}`
+      : run.status;
+    setText(fields.status, status);
+    setData(fields.status, "status", run.status);
+
+    // steps completed, so the counter reads 0 before the first step
+    const steps = store.stepsCompleted;
+    setData(fields.step, "value", String(steps));
+    setText(fields.step, run.total_steps ? `${steps.toLocaleString("en-US")} / ${run.total_steps.toLocaleString("en-US")}` : String(steps));
+
+    const epoch = store.lastFrame?.epoch ?? run.epoch;
+    const epochCount = run.config?.epochs;
+    setText(fields.epoch, Number.isInteger(epoch) ? `${Math.min(epoch + 1, epochCount ?? Infinity)} of ${epochCount ?? "?"}` : "–");
+
+    const lastFrame = store.lastFrame;
+    const batchLoss = lastFrame?.loss ?? run.latest?.batch_loss;
+    const batchAccuracy = lastFrame?.batchAccuracy ?? run.latest?.batch_accuracy;
+    setText(fields["batch-loss"], formatNumber(batchLoss ?? NaN));
+    setText(fields["batch-accuracy"], formatPercent(batchAccuracy ?? NaN));
+
+    const testAccuracy = store.latestEpochRecord?.test_accuracy ?? run.latest?.test_accuracy;
+    setText(fields["test-accuracy"], formatPercent(testAccuracy ?? NaN));
+  }
+}

@@ -1,0 +1,316 @@
+// The whole network at once: every unit at a fixed place, one column per unit
+// layer, with the latest step's sub-network drawn strongly. A background canvas
+// shows every link faded and is redrawn only on resize. A second canvas shows
+// the sub-network's links, batched into one path per style, each step.
+// Units are SVG circles created once, and each circle's `data-kept` attribute
+// is exactly what is drawn.
+
+import { isUnitKept, MASK_SCOPE_PER_EXAMPLE } from "../protocol.js";
+import { cssColour } from "./palette.js";
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const MARGIN_X = 48; // px from the panel edge to the first and last column
+const MARGIN_TOP = 30; // room for the layer titles
+const MARGIN_BOTTOM = 26; // room for the kept counts
+const MAX_UNIT_SPACING = 22; // px between unit centres in a small layer
+const MAX_UNIT_RADIUS = 7;
+const MIN_UNIT_RADIUS = 1.2;
+
+// Link widths by |w| in units of the layer's RMS weight: below 0.5, 0.5 to 1,
+// 1 to 2, and 2 or more. Only the last bucket is wider than 1 px because
+// software rasterizing is much slower above 1 px: headless Chromium 156 with
+// --disable-gpu on a 2-core machine stroked one path of 8,000 lines on a
+// 560×460 canvas in about 13 ms at 0.7 px and 220 ms at 1.3 px.
+export const WIDTH_BUCKET_EDGES = [0.5, 1, 2];
+export const WIDTH_BUCKET_PX = [0.4, 0.7, 1.0, 1.8];
+const BUCKET_COLOUR_POSITION = [0.35, 0.55, 0.8, 1.0];
+const LINK_ALPHA = 0.55;
+const FADED_STROKE = "rgb(150, 150, 150)";
+const FADED_ALPHA = 0.07;
+const FADED_WIDTH_PX = 0.5;
+// Above this many links the view draws units only: stroking millions of lines
+// would stall the page for seconds on every step.
+export const MAX_DRAWN_LINKS = 250_000;
+
+function createSvgElement(name, attributes) {
+  const element = document.createElementNS(SVG_NS, name);
+  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
+  return element;
+}
+
+function layerTitle(layer, layerCount) {
+  if (layer === 0) return "input";
+  if (layer === layerCount - 1) return "output";
+  return `hidden ${layer}`;
+}
+
+/** Root mean square of the values; 0 for an empty array. */
+export function rootMeanSquare(values) {
+  let sum = 0;
+  for (let index = 0; index < values.length; index++) sum += values[index] * values[index];
+  return values.length > 0 ? Math.sqrt(sum / values.length) : 0;
+}
+
+function widthBucket(magnitude, scale) {
+  const relative = scale > 0 ? magnitude / scale : 0;
+  let bucket = 0;
+  while (bucket < WIDTH_BUCKET_EDGES.length && relative >= WIDTH_BUCKET_EDGES[bucket]) bucket++;
+  return bucket;
+}
+
+export class NetworkView {
+  constructor(container) {
+    this.container = container;
+    [this.backgroundCanvas, this.canvas] = container.querySelectorAll("canvas");
+    this.svg = container.querySelector("svg");
+    this.layerSizes = null;
+    this.units = []; // per unit layer, SVG circle elements by unit index
+    this.keptDrawn = []; // per unit layer, Int8Array: 1 kept, 0 dropped, -1 not written yet
+    this.titles = [];
+    this.keptLabels = [];
+    this.positions = null; // { x: per layer, y: per layer Float32Array, radius: per layer }
+    this.cssWidth = 0;
+    this.cssHeight = 0;
+    this.rmsWeights = [];
+    this.linkCount = 0;
+  }
+
+  /** Returns whether the network is small enough for its links to be drawn. */
+  get drawsLinks() {
+    return this.linkCount <= MAX_DRAWN_LINKS;
+  }
+
+  /** Redraws from the store; cheap when nothing but the masks and weights changed. */
+  render(store) {
+    const layerSizes = store.layerSizes;
+    if (layerSizes === null) {
+      this.clear();
+      return;
+    }
+    if (!sameSizes(layerSizes, this.layerSizes)) this.buildUnits(layerSizes);
+    this.updateLayout();
+
+    const kept = this.keptUnits(store);
+    this.drawLinks(store.weights, kept);
+    this.updateUnits(kept);
+
+    const lastFrame = store.lastFrame;
+    this.svg.dataset.step = lastFrame === null ? "" : String(lastFrame.step);
+    this.svg.dataset.maskRows = lastFrame === null ? "" : String(lastFrame.maskRows);
+  }
+
+  clear() {
+    this.svg.replaceChildren();
+    this.layerSizes = null;
+    this.units = [];
+    this.keptDrawn = [];
+    for (const canvas of [this.backgroundCanvas, this.canvas]) {
+      canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+    }
+    delete this.svg.dataset.step;
+  }
+
+  buildUnits(layerSizes) {
+    this.clear();
+    this.layerSizes = layerSizes.slice();
+    this.linkCount = layerSizes.slice(1).reduce((sum, size, index) => sum + size * layerSizes[index], 0);
+    this.cssWidth = 0; // forces positions to be recomputed
+    const layerCount = layerSizes.length;
+    for (let layer = 0; layer < layerCount; layer++) {
+      const group = createSvgElement("g", { class: "unit-layer" });
+      const circles = [];
+      for (let unit = 0; unit < layerSizes[layer]; unit++) {
+        const circle = createSvgElement("circle", {
+          "data-layer": String(layer),
+          "data-unit": String(unit),
+          class: layer === layerCount - 1 ? "unit output" : "unit",
+        });
+        circles.push(circle);
+        group.append(circle);
+      }
+      const title = createSvgElement("text", { class: "layer-title", "text-anchor": "middle" });
+      title.textContent = `${layerTitle(layer, layerCount)} (${layerSizes[layer]})`;
+      const keptLabel = createSvgElement("text", { class: "layer-kept", "text-anchor": "middle" });
+      group.append(title, keptLabel);
+      this.svg.append(group);
+      this.units.push(circles);
+      this.keptDrawn.push(new Int8Array(layerSizes[layer]).fill(-1));
+      this.titles.push(title);
+      this.keptLabels.push(keptLabel);
+    }
+  }
+
+  /** Recomputes unit positions and the canvas backing size when the panel size changed. */
+  updateLayout() {
+    const width = this.container.clientWidth;
+    const height = this.container.clientHeight;
+    const pixelRatio = window.devicePixelRatio || 1;
+    if (width === this.cssWidth && height === this.cssHeight && pixelRatio === this.pixelRatio) return;
+    this.cssWidth = width;
+    this.cssHeight = height;
+    this.pixelRatio = pixelRatio;
+
+    for (const canvas of [this.backgroundCanvas, this.canvas]) {
+      canvas.width = Math.round(width * pixelRatio);
+      canvas.height = Math.round(height * pixelRatio);
+    }
+    this.svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+
+    const layerCount = this.layerSizes.length;
+    const columnGap = (width - 2 * MARGIN_X) / Math.max(1, layerCount - 1);
+    const usableHeight = Math.max(1, height - MARGIN_TOP - MARGIN_BOTTOM);
+    const x = [];
+    const y = [];
+    const radius = [];
+    for (let layer = 0; layer < layerCount; layer++) {
+      const unitCount = this.layerSizes[layer];
+      const spacing = Math.min(MAX_UNIT_SPACING, usableHeight / unitCount);
+      const top = MARGIN_TOP + (usableHeight - spacing * unitCount) / 2 + spacing / 2;
+      x.push(layerCount === 1 ? width / 2 : MARGIN_X + layer * columnGap);
+      y.push(Float32Array.from({ length: unitCount }, (_, unit) => top + unit * spacing));
+      radius.push(Math.max(MIN_UNIT_RADIUS, Math.min(MAX_UNIT_RADIUS, spacing * 0.4)));
+    }
+    this.positions = { x, y, radius };
+    this.drawAllLinksFaded();
+
+    // positions change only on resize, so writing every circle here is fine
+    for (let layer = 0; layer < layerCount; layer++) {
+      const cx = x[layer].toFixed(1);
+      const r = radius[layer].toFixed(2);
+      this.units[layer].forEach((circle, unit) => {
+        circle.setAttribute("cx", cx);
+        circle.setAttribute("cy", y[layer][unit].toFixed(1));
+        circle.setAttribute("r", r);
+      });
+      this.titles[layer].setAttribute("x", cx);
+      this.titles[layer].setAttribute("y", String(MARGIN_TOP - 14));
+      this.keptLabels[layer].setAttribute("x", cx);
+      this.keptLabels[layer].setAttribute("y", String(height - 8));
+    }
+  }
+
+  /**
+   * Returns, per unit layer, a Uint8Array with 1 for each unit in the latest
+   * step's sub-network. The output layer is never dropped. Before any step
+   * every unit counts as kept. With per-example masks the first example's
+   * row is shown.
+   */
+  keptUnits(store) {
+    const lastFrame = store.lastFrame;
+    return this.layerSizes.map((unitCount, layer) => {
+      const kept = new Uint8Array(unitCount).fill(1);
+      if (lastFrame === null || layer >= lastFrame.masks.length) return kept;
+      const maskBytes = lastFrame.masks[layer];
+      for (let unit = 0; unit < unitCount; unit++) kept[unit] = isUnitKept(maskBytes, unit, 0) ? 1 : 0;
+      return kept;
+    });
+  }
+
+  /** Draws every link in the faded style; needed only when the layout changes. */
+  drawAllLinksFaded() {
+    const context = this.backgroundCanvas.getContext("2d");
+    context.setTransform(this.pixelRatio, 0, 0, this.pixelRatio, 0, 0);
+    context.clearRect(0, 0, this.cssWidth, this.cssHeight);
+    if (!this.drawsLinks) return;
+    const { x, y } = this.positions;
+    const path = new Path2D();
+    for (let layer = 0; layer + 1 < this.layerSizes.length; layer++) {
+      for (const sourceY of y[layer]) {
+        for (const destinationY of y[layer + 1]) {
+          path.moveTo(x[layer], sourceY);
+          path.lineTo(x[layer + 1], destinationY);
+        }
+      }
+    }
+    // globalAlpha with an opaque colour rasterized about 3 times faster than an
+    // rgba() colour in the same measurement
+    context.globalAlpha = FADED_ALPHA;
+    context.strokeStyle = FADED_STROKE;
+    context.lineWidth = FADED_WIDTH_PX;
+    context.stroke(path);
+    context.globalAlpha = 1;
+  }
+
+  /** Draws the links of the sub-network, one path per sign and width bucket. */
+  drawLinks(weights, kept) {
+    const context = this.canvas.getContext("2d");
+    context.setTransform(this.pixelRatio, 0, 0, this.pixelRatio, 0, 0);
+    context.clearRect(0, 0, this.cssWidth, this.cssHeight);
+    if (weights === null) return;
+    this.rmsWeights = weights.map(rootMeanSquare);
+    if (!this.drawsLinks) return;
+
+    // strong[0] contains negative weights, strong[1] positive ones, by width bucket
+    const strong = [0, 1].map(() => WIDTH_BUCKET_PX.map(() => new Path2D()));
+    const { x, y } = this.positions;
+    const layerCount = this.layerSizes.length;
+
+    for (let layer = 0; layer + 1 < layerCount; layer++) {
+      const destinationCount = this.layerSizes[layer + 1];
+      const destinationIsOutput = layer + 1 === layerCount - 1;
+      const matrix = weights[layer]; // (n_layer, n_{layer+1})
+      const scale = this.rmsWeights[layer];
+      for (let i = 0; i < this.layerSizes[layer]; i++) {
+        if (kept[layer][i] === 0) continue;
+        const rowStart = i * destinationCount;
+        for (let j = 0; j < destinationCount; j++) {
+          if (!destinationIsOutput && kept[layer + 1][j] === 0) continue;
+          const weight = matrix[rowStart + j];
+          const path = strong[weight >= 0 ? 1 : 0][widthBucket(Math.abs(weight), scale)];
+          path.moveTo(x[layer], y[layer][i]);
+          path.lineTo(x[layer + 1], y[layer + 1][j]);
+        }
+      }
+    }
+
+    context.lineCap = "butt";
+    context.globalAlpha = LINK_ALPHA;
+    for (let bucket = 0; bucket < WIDTH_BUCKET_PX.length; bucket++) {
+      context.lineWidth = WIDTH_BUCKET_PX[bucket];
+      for (const sign of [0, 1]) {
+        const position = (sign === 1 ? 1 : -1) * BUCKET_COLOUR_POSITION[bucket];
+        context.strokeStyle = cssColour(position);
+        context.stroke(strong[sign][bucket]);
+      }
+    }
+    context.globalAlpha = 1;
+  }
+
+  updateUnits(kept) {
+    for (let layer = 0; layer < this.layerSizes.length; layer++) {
+      const circles = this.units[layer];
+      const drawn = this.keptDrawn[layer];
+      let keptCount = 0;
+      for (let unit = 0; unit < circles.length; unit++) {
+        const value = kept[layer][unit];
+        keptCount += value;
+        if (drawn[unit] === value) continue;
+        drawn[unit] = value;
+        circles[unit].setAttribute("data-kept", String(value));
+        circles[unit].classList.toggle("dropped", value === 0);
+      }
+      const text = `kept ${keptCount}/${circles.length}`;
+      if (this.keptLabels[layer].textContent !== text) this.keptLabels[layer].textContent = text;
+    }
+  }
+}
+
+function sameSizes(a, b) {
+  return a !== null && b !== null && a.length === b.length && a.every((size, index) => size === b[index]);
+}
+
+/** Text for the network legend's notes about masks and links, or "" when there is nothing to add. */
+export function networkNote(store, view) {
+  const notes = [];
+  const lastFrame = store.lastFrame;
+  if (lastFrame !== null && lastFrame.frame.maskScope === MASK_SCOPE_PER_EXAMPLE) {
+    notes.push(`Per-example masks: showing the sub-network of example 0 of ${lastFrame.maskRows}.`);
+  }
+  if (!view.drawsLinks) {
+    notes.push(
+      `Links are not drawn: ${view.linkCount.toLocaleString("en-US")} exceed the limit of ` +
+        `${MAX_DRAWN_LINKS.toLocaleString("en-US")}.`,
+    );
+  }
+  return notes.join(" ");
+}

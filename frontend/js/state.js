@@ -1,0 +1,187 @@
+// The dashboard's one store: run metadata, the client's copy of the weights,
+// the latest steps frame and the metric histories. It never touches the DOM.
+// Invariant: weights = snapshot weights + the sum of every delta applied since.
+
+/** Names of the parts of the page that a store change can make stale. */
+export const Dirty = Object.freeze({
+  COUNTERS: "counters",
+  CONTROLS: "controls",
+  NETWORK: "network",
+  HEATMAP: "heatmap",
+  STEP_CHART: "stepChart",
+  EPOCH_CHARTS: "epochCharts",
+});
+
+export const TERMINAL_STATUSES = new Set(["finished", "stopped", "diverged"]);
+
+const INITIAL_LOSS_CAPACITY = 1024;
+
+/** Float32 array indexed by step that grows by doubling; unknown steps are NaN. */
+class StepSeries {
+  constructor() {
+    this.values = new Float32Array(INITIAL_LOSS_CAPACITY).fill(NaN);
+    this.length = 0; // one past the highest step stored
+  }
+
+  set(step, value) {
+    if (step >= this.values.length) {
+      let capacity = this.values.length;
+      while (capacity <= step) capacity *= 2;
+      const grown = new Float32Array(capacity).fill(NaN);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    this.values[step] = value;
+    this.length = Math.max(this.length, step + 1);
+  }
+}
+
+export class Store {
+  constructor() {
+    this.listeners = [];
+    this.dirty = new Set();
+    this.connection = { state: "idle", message: "" };
+    this.clearRun();
+  }
+
+  /** Registers `listener`, called after every change with no arguments. */
+  subscribe(listener) {
+    this.listeners.push(listener);
+  }
+
+  markDirty(...names) {
+    for (const name of names) this.dirty.add(name);
+    for (const listener of this.listeners) listener();
+  }
+
+  /** Returns the set of dirty names and clears it. */
+  takeDirty() {
+    const dirty = this.dirty;
+    this.dirty = new Set();
+    return dirty;
+  }
+
+  /** Forgets the current run and everything streamed for it. */
+  clearRun() {
+    this.run = null;
+    this.layerSizes = null;
+    this.inputShape = null;
+    this.weights = null; // per weight layer, (n_l, n_{l+1}) row-major
+    this.biases = null; // per weight layer, (n_{l+1},)
+    this.nextStep = 0; // steps completed according to the stream
+    this.lastFrame = null;
+    this.losses = new StepSeries();
+    this.batchAccuracies = new StepSeries();
+    this.epochRecords = [];
+    this.markDirty(...Object.values(Dirty));
+  }
+
+  /**
+   * Stores a Run object from the REST API. Its `step` may be ahead of the
+   * stream, so it never changes `nextStep`, which only frames advance.
+   */
+  setRun(run) {
+    const sameRun = this.run !== null && this.run.id === run.id;
+    if (!sameRun) this.clearRun();
+    this.run = run;
+    this.layerSizes = this.layerSizes ?? run.layer_sizes;
+    this.inputShape = run.input_shape ?? null;
+    this.markDirty(Dirty.COUNTERS, Dirty.CONTROLS, Dirty.NETWORK);
+  }
+
+  setConnection(state, message = "") {
+    this.connection = { state, message };
+    this.markDirty(Dirty.COUNTERS);
+  }
+
+  /** Replaces the client's weights with a snapshot's, copying them out of the frame. */
+  applySnapshot(snapshot) {
+    this.layerSizes = snapshot.layerSizes;
+    this.inputShape = snapshot.meta.input_shape ?? null;
+    this.weights = snapshot.weights.map((values) => Float32Array.from(values));
+    this.biases = snapshot.biases.map((values) => Float32Array.from(values));
+    this.nextStep = snapshot.nextStep;
+    this.lastFrame = null;
+    if (this.run !== null) {
+      this.run = { ...this.run, status: snapshot.meta.status ?? this.run.status };
+    }
+    this.markDirty(Dirty.COUNTERS, Dirty.CONTROLS, Dirty.NETWORK, Dirty.HEATMAP);
+  }
+
+  /**
+   * Applies a steps frame: adds its summed deltas to the weights, records
+   * every covered step's loss and keeps the frame for the highlight.
+   * Returns false, changing nothing, when the frame does not start at the
+   * next expected step, because the weights would then drift from the server's.
+   */
+  applySteps(frame) {
+    if (this.weights === null || frame.firstStep !== this.nextStep) return false;
+
+    for (let l = 0; l < this.weights.length; l++) {
+      const weightDelta = frame.weightDeltas[l];
+      const biasDelta = frame.biasDeltas[l];
+      if (weightDelta === null) continue;
+      const weights = this.weights[l];
+      for (let index = 0; index < weights.length; index++) weights[index] += weightDelta[index];
+      const biases = this.biases[l];
+      for (let index = 0; index < biases.length; index++) biases[index] += biasDelta[index];
+    }
+
+    for (let k = 0; k < frame.stepCount; k++) {
+      this.losses.set(frame.firstStep + k, frame.losses[k]);
+      this.batchAccuracies.set(frame.firstStep + k, frame.batchAccuracies[k]);
+    }
+
+    const lastIndex = frame.stepCount - 1;
+    this.nextStep = frame.firstStep + frame.stepCount;
+    this.lastFrame = {
+      frame,
+      step: frame.firstStep + lastIndex, // the step whose masks are highlighted
+      epoch: frame.epochs[lastIndex],
+      masks: frame.masks[lastIndex],
+      maskRows: frame.maskRows[lastIndex],
+      loss: frame.losses[lastIndex],
+      batchAccuracy: frame.batchAccuracies[lastIndex],
+    };
+    this.markDirty(Dirty.COUNTERS, Dirty.NETWORK, Dirty.HEATMAP, Dirty.STEP_CHART);
+    return true;
+  }
+
+  /** Applies a `status` text message. */
+  applyStatus(message) {
+    if (this.run === null) return;
+    this.run = {
+      ...this.run,
+      status: message.status,
+      step: Math.max(this.run.step ?? 0, message.step ?? 0),
+      epoch: message.epoch ?? this.run.epoch,
+      diverged_step: message.diverged_step ?? this.run.diverged_step,
+    };
+    this.markDirty(Dirty.COUNTERS, Dirty.CONTROLS);
+  }
+
+  /** Adds or replaces one epoch's evaluation, from an `epoch` message or the metrics endpoint. */
+  applyEpoch(record) {
+    const index = this.epochRecords.findIndex((known) => known.epoch === record.epoch);
+    if (index >= 0) {
+      this.epochRecords[index] = record;
+    } else {
+      this.epochRecords.push(record);
+      this.epochRecords.sort((a, b) => a.epoch - b.epoch);
+    }
+    this.markDirty(Dirty.COUNTERS, Dirty.EPOCH_CHARTS);
+  }
+
+  /**
+   * Steps completed as far as the page shows them: the stream's count once a
+   * snapshot arrived, so the counter matches the drawn sub-network, else the Run's.
+   */
+  get stepsCompleted() {
+    return this.weights !== null ? this.nextStep : (this.run?.step ?? 0);
+  }
+
+  /** Latest epoch evaluation, or null before the first epoch ends. */
+  get latestEpochRecord() {
+    return this.epochRecords.length > 0 ? this.epochRecords[this.epochRecords.length - 1] : null;
+  }
+}
