@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from dropviz.training import dropout
+from dropviz.training.config import TrainConfig
 
 N_SAMPLES = 20_000
 Z_LIMIT = 4.5  # standard deviations; seeded, so the test is deterministic
@@ -28,7 +29,18 @@ def test_keep_frequency_matches_keep_probability(keep_prob: float) -> None:
 
 
 def test_keep_probabilities_input_and_hidden_rates() -> None:
-    assert dropout.keep_probabilities([64, 128, 32, 10], 0.2, 0.5) == [0.8, 0.5, 0.5]
+    config = TrainConfig(
+        hidden_sizes=(128, 32), input_drop_rate=0.2, hidden_drop_rate=0.5
+    )
+    assert config.layer_drop_rates == [0.2, 0.5, 0.5]
+    assert dropout.keep_probabilities(config.layer_drop_rates) == [0.8, 0.5, 0.5]
+
+
+def test_keep_probabilities_per_hidden_layer_rates() -> None:
+    config = TrainConfig(hidden_sizes=(128, 32), hidden_drop_rates=(0.3, 0.6))
+    assert config.layer_drop_rates == [0.2, 0.3, 0.6]
+    with pytest.raises(ValueError, match="one rate per hidden layer"):
+        TrainConfig(hidden_sizes=(128, 32), hidden_drop_rates=(0.3,))
 
 
 def test_sample_masks_shapes_per_step_and_per_example() -> None:

@@ -12,7 +12,8 @@ LAYER_SIZES = [5, 7, 6, 3]
 
 
 def _random_params(rng: np.random.Generator, activation: str) -> mlp.Params:
-    params = mlp.init_params(LAYER_SIZES, activation, rng).astype(np.float64)
+    init = mlp.resolve_init("auto", activation)
+    params = mlp.init_params(LAYER_SIZES, init, rng).astype(np.float64)
     for bias in params.biases:
         # Non-zero biases keep ReLU pre-activations away from the kink at 0,
         # where a finite difference measures neither one-sided derivative.
@@ -34,33 +35,38 @@ def _numeric_gradient(loss_of, array: np.ndarray, h: float = 1e-6) -> np.ndarray
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
-@pytest.mark.parametrize("scope", ["per-step", "per-example"])
-def test_backward_matches_finite_differences(activation: str, scope: str) -> None:
+@pytest.mark.parametrize("scaling", ["inverted", "classic"])
+@pytest.mark.parametrize("masking", ["per-step", "per-example", "dropconnect"])
+def test_backward_matches_finite_differences(
+    activation: str, scaling: str, masking: str
+) -> None:
     rng = np.random.default_rng(7)
     params = _random_params(rng, activation)
     x = rng.standard_normal((6, LAYER_SIZES[0]))
     y = np.array([0, 2, 1, 2, 0, 1])
     keep_probs = [0.8, 0.5, 0.5]
-    masks = dropout.sample_masks(rng, LAYER_SIZES, keep_probs, scope, len(y))
-    scales = dropout.mask_scales(masks, keep_probs, np.dtype(np.float64))
+    dtype = np.dtype(np.float64)
+    scales, weight_scales = None, None
+    if masking == "dropconnect":
+        weight_masks = dropout.sample_weight_masks(rng, LAYER_SIZES, keep_probs)
+        weight_scales = dropout.mask_scales(weight_masks, keep_probs, dtype, scaling)
+    else:
+        masks = dropout.sample_masks(rng, LAYER_SIZES, keep_probs, masking, len(y))
+        scales = dropout.mask_scales(masks, keep_probs, dtype, scaling)
 
     def loss_of() -> float:
-        logits = mlp.forward(params, x, activation, scales).logits
+        logits = mlp.forward(params, x, activation, scales, weight_scales).logits
         return mlp.softmax_cross_entropy(logits, y)[0]
 
-    cache = mlp.forward(params, x, activation, scales)
+    cache = mlp.forward(params, x, activation, scales, weight_scales)
     _, _, grad_logits = mlp.softmax_cross_entropy(cache.logits, y)
-    grads = mlp.backward(params, cache, grad_logits, activation, scales)
+    grads = mlp.backward(cache, grad_logits, activation, scales, weight_scales)
 
     for layer in range(len(params.weights)):
         numeric_w = _numeric_gradient(loss_of, params.weights[layer])
         numeric_b = _numeric_gradient(loss_of, params.biases[layer])
-        assert np.max(np.abs(grads.weights[layer] - numeric_w)) < GRAD_TOLERANCE, (
-            f"W[{layer}]"
-        )
-        assert np.max(np.abs(grads.biases[layer] - numeric_b)) < GRAD_TOLERANCE, (
-            f"b[{layer}]"
-        )
+        assert np.max(np.abs(grads.weights[layer] - numeric_w)) < GRAD_TOLERANCE, layer
+        assert np.max(np.abs(grads.biases[layer] - numeric_b)) < GRAD_TOLERANCE, layer
 
 
 def test_backward_dropped_units_get_exact_zero_gradient() -> None:
@@ -76,9 +82,8 @@ def test_backward_dropped_units_get_exact_zero_gradient() -> None:
     keep_probs = [0.8, 0.5, 0.5]
     scales = dropout.mask_scales(masks, keep_probs, np.dtype(np.float64))
     cache = mlp.forward(params, x, "relu", scales)
-    grads = mlp.backward(
-        params, cache, mlp.softmax_cross_entropy(cache.logits, y)[2], "relu", scales
-    )
+    grad_logits = mlp.softmax_cross_entropy(cache.logits, y)[2]
+    grads = mlp.backward(cache, grad_logits, "relu", scales)
 
     for layer, mask in enumerate(masks):
         assert np.all(grads.weights[layer][~mask, :] == 0.0), (

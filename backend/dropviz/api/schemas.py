@@ -8,6 +8,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     ValidationInfo,
     field_validator,
@@ -73,8 +74,84 @@ class RunConfig(BaseModel):
         _DEFAULTS.mask_scope,
         description="One mask per layer per mini-batch, or one per example.",
     )
+    hidden_drop_rates: list[Annotated[FiniteFloat, Field(ge=0.0, lt=1.0)]] | None = (
+        Field(
+            None,
+            description=(
+                "Drop probability of each hidden layer, input side first; "
+                "null uses hidden_drop_rate for all."
+            ),
+        )
+    )
+    variant: Literal["dropout", "dropconnect"] = Field(
+        _DEFAULTS.variant,
+        description=(
+            "dropout masks units; dropconnect masks each weight with the drop "
+            "rate of its source layer."
+        ),
+    )
+    scaling: Literal["inverted", "classic"] = Field(
+        _DEFAULTS.scaling,
+        description=(
+            "inverted scales kept units by 1/keep in training; classic scales "
+            "by keep at evaluation instead."
+        ),
+    )
     learning_rate: FiniteFloat = Field(
-        _DEFAULTS.learning_rate, gt=0.0, le=10.0, description="SGD step size."
+        _DEFAULTS.learning_rate,
+        gt=0.0,
+        le=10.0,
+        description="Step size at the start of training.",
+    )
+    optimizer: Literal["sgd", "momentum", "nesterov", "adam"] = Field(
+        _DEFAULTS.optimizer, description="Update rule."
+    )
+    momentum: FiniteFloat = Field(
+        _DEFAULTS.momentum,
+        ge=0.0,
+        lt=1.0,
+        description="Momentum coefficient of momentum and nesterov.",
+    )
+    adam_beta1: FiniteFloat = Field(_DEFAULTS.adam_beta1, ge=0.0, lt=1.0)
+    adam_beta2: FiniteFloat = Field(_DEFAULTS.adam_beta2, ge=0.0, lt=1.0)
+    adam_epsilon: FiniteFloat = Field(_DEFAULTS.adam_epsilon, gt=0.0, le=1.0)
+    weight_decay: FiniteFloat = Field(
+        _DEFAULTS.weight_decay,
+        ge=0.0,
+        le=1.0,
+        description="L2 coefficient on weights (not biases).",
+    )
+    max_norm: FiniteFloat | None = Field(
+        _DEFAULTS.max_norm,
+        gt=0.0,
+        le=1000.0,
+        description="Bound on each unit's incoming weight norm; null for none.",
+    )
+    lr_schedule: Literal["constant", "step", "cosine"] = Field(
+        _DEFAULTS.lr_schedule, description="Learning-rate schedule over the run."
+    )
+    lr_step_epochs: StrictInt = Field(
+        _DEFAULTS.lr_step_epochs,
+        ge=1,
+        le=10_000,
+        description="Epochs between decays of the step schedule.",
+    )
+    lr_step_factor: FiniteFloat = Field(
+        _DEFAULTS.lr_step_factor,
+        gt=0.0,
+        lt=1.0,
+        description="Factor applied at each decay of the step schedule.",
+    )
+    init: Literal["auto", "he", "glorot"] = Field(
+        _DEFAULTS.init,
+        description="Weight initialization; auto is He for relu, else Glorot.",
+    )
+    compact: StrictBool = Field(
+        _DEFAULTS.compact,
+        description=(
+            "Train only the kept units' sub-matrices when masks are per step "
+            "(same result as dense, to float32 rounding)."
+        ),
     )
     batch_size: StrictInt = Field(
         _DEFAULTS.batch_size, ge=1, le=4096, description="Examples per mini-batch."
@@ -116,9 +193,34 @@ class RunConfig(BaseModel):
             )
         return hidden_sizes
 
+    @field_validator("hidden_drop_rates")
+    @classmethod
+    def _check_rate_count(
+        cls, rates: list[float] | None, info: ValidationInfo
+    ) -> list[float] | None:
+        sizes = info.data.get("hidden_sizes")
+        if rates is not None and sizes is not None and len(rates) != len(sizes):
+            raise ValueError(
+                f"give one rate per hidden layer: {len(sizes)} rates for "
+                f"hidden_sizes {sizes}, not {len(rates)}"
+            )
+        return rates
+
+    @field_validator("variant")
+    @classmethod
+    def _check_variant_scope(cls, variant: str, info: ValidationInfo) -> str:
+        if variant == "dropconnect" and info.data.get("mask_scope") == "per-example":
+            raise ValueError(
+                "DropConnect draws one weight mask per step; "
+                "use mask_scope 'per-step' with it"
+            )
+        return variant
+
     def to_train_config(self) -> TrainConfig:
         values = self.model_dump(exclude={"max_steps_per_second"})
         values["hidden_sizes"] = tuple(values["hidden_sizes"])
+        if values["hidden_drop_rates"] is not None:
+            values["hidden_drop_rates"] = tuple(values["hidden_drop_rates"])
         return TrainConfig(**values)
 
 

@@ -66,7 +66,10 @@ class Run:
         self.id = run_id
         self.config = config
         self.trainer = Trainer(config)
-        self.hub = StreamHub(run_id, config.mask_scope, max_merge_steps)
+        stream_scope = (
+            "weights" if config.variant == "dropconnect" else config.mask_scope
+        )
+        self.hub = StreamHub(run_id, stream_scope, max_merge_steps)
         self.created_at = datetime.now(UTC)
         self.max_steps_per_second = max_steps_per_second
         self.status = RunStatus.CREATED

@@ -20,7 +20,8 @@ MAGIC = b"DVIZ"
 VERSION = 1
 FRAME_SNAPSHOT = 1
 FRAME_STEPS = 2
-MASK_SCOPE_CODES = {"per-step": 0, "per-example": 1}
+# "weights" carries DropConnect masks: one bit per weight instead of per unit.
+MASK_SCOPE_CODES = {"per-step": 0, "per-example": 1, "weights": 2}
 DELTA_DTYPE_FLOAT32 = 0
 
 _COMMON = struct.Struct("<4sHH")  # magic, version, frame type
@@ -61,7 +62,9 @@ class StepsFrame:
     epochs: np.ndarray  # (step_count,) uint32
     losses: np.ndarray  # (step_count,) float32
     batch_accuracies: np.ndarray  # (step_count,) float32
-    masks: list[list[np.ndarray]]  # [step][layer]: bool, (n_l,) or (rows, n_l)
+    # [step][layer] bool: (n_l,) per step, (rows, n_l) per example, or
+    # (n_l, n_{l+1}) for DropConnect weight masks
+    masks: list[list[np.ndarray]]
     mask_scope: str
     weight_deltas: list[np.ndarray | None]  # None for a layer not in the frame
     bias_deltas: list[np.ndarray | None]
@@ -187,7 +190,7 @@ def decode_steps(message: bytes, layer_sizes: Sequence[int]) -> StepsFrame:
         )
     scopes = {code: name for name, code in MASK_SCOPE_CODES.items()}
     if scope_code not in scopes:
-        raise FrameError(f"unknown mask_scope {scope_code}; expected 0 or 1")
+        raise FrameError(f"unknown mask_scope {scope_code}; expected 0, 1 or 2")
 
     offset = _STEPS_HEADER.size
     table = [
@@ -197,9 +200,13 @@ def decode_steps(message: bytes, layer_sizes: Sequence[int]) -> StepsFrame:
     offset += step_count * _STEP_ENTRY.size
 
     masks = []
-    for _epoch, rows, _loss, _accuracy in table:
+    for _epoch, mask_rows, _loss, _accuracy in table:
         step_masks = []
-        for n_units in layer_sizes[:-1]:
+        for layer, n_units in enumerate(layer_sizes[:-1]):
+            rows = mask_rows
+            if scope_code == MASK_SCOPE_CODES["weights"]:
+                # A weight mask has a row per source unit, a bit per destination.
+                rows, n_units = n_units, layer_sizes[layer + 1]
             row_bytes = -(-n_units // 8)
             size = rows * row_bytes
             packed = np.frombuffer(message, np.uint8, size, offset).reshape(

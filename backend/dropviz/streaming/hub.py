@@ -37,12 +37,13 @@ class StepPayload:
     def __init__(self, record: StepRecord, mask_scope: str) -> None:
         self.step = record.step
         self.mask_scope = mask_scope
+        masks = record.weight_masks if record.weight_masks is not None else record.masks
         self.entry = StepEntry(
             epoch=record.epoch,
-            mask_rows=record.batch_rows,
+            mask_rows=0 if record.weight_masks is not None else record.batch_rows,
             loss=record.loss,
             batch_accuracy=record.batch_accuracy,
-            packed_masks=pack_masks(record.masks),
+            packed_masks=pack_masks(masks),
         )
         self.weight_deltas = record.weight_deltas
         self.bias_deltas = record.bias_deltas

@@ -8,10 +8,20 @@ from typing import Any, Literal
 Activation = Literal["relu", "tanh", "sigmoid"]
 MaskScope = Literal["per-step", "per-example"]
 DatasetName = Literal["digits", "moons", "circles", "xor", "spiral", "gaussians"]
+Variant = Literal["dropout", "dropconnect"]
+Scaling = Literal["inverted", "classic"]
+OptimizerName = Literal["sgd", "momentum", "nesterov", "adam"]
+Schedule = Literal["constant", "step", "cosine"]
+InitName = Literal["auto", "he", "glorot"]
 
 ACTIVATIONS: tuple[str, ...] = ("relu", "tanh", "sigmoid")
 MASK_SCOPES: tuple[str, ...] = ("per-step", "per-example")
 DATASETS: tuple[str, ...] = ("digits", "moons", "circles", "xor", "spiral", "gaussians")
+VARIANTS: tuple[str, ...] = ("dropout", "dropconnect")
+SCALINGS: tuple[str, ...] = ("inverted", "classic")
+OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adam")
+SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine")
+INITS: tuple[str, ...] = ("auto", "he", "glorot")
 
 
 @dataclass(frozen=True)
@@ -31,44 +41,128 @@ class TrainConfig:
     input_drop_rate: float = 0.2
     hidden_drop_rate: float = 0.5
     mask_scope: MaskScope = "per-step"
+    # Drop rate of each hidden layer, input side first; None uses hidden_drop_rate.
+    hidden_drop_rates: tuple[float, ...] | None = None
+    # "dropout" masks units. "dropconnect" masks each weight instead, with the
+    # drop rate of the weight's source layer.
+    variant: Variant = "dropout"
+    # "inverted" scales kept units by 1/keep in training. "classic" trains
+    # unscaled and multiplies each layer's input by keep at evaluation.
+    scaling: Scaling = "inverted"
     learning_rate: float = 0.03
+    optimizer: OptimizerName = "sgd"
+    momentum: float = 0.9  # "momentum" and "nesterov" only
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
+    weight_decay: float = 0.0  # L2 coefficient on weights, not on biases
+    max_norm: float | None = None  # bound on the norm of each unit's incoming weights
+    lr_schedule: Schedule = "constant"
+    lr_step_epochs: int = 10  # "step" schedule: epochs between two decays
+    lr_step_factor: float = 0.5  # "step" schedule: factor applied at each decay
+    init: InitName = "auto"  # "auto" is He for relu and Glorot otherwise
+    # Train only the kept units' rows and columns when masks are per step; the
+    # result matches the dense masked step to float32 rounding.
+    compact: bool = True
     batch_size: int = 8
     epochs: int = 30
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check_choice("dataset", self.dataset, DATASETS)
-        _check_choice("activation", self.activation, ACTIVATIONS)
-        _check_choice("mask_scope", self.mask_scope, MASK_SCOPES)
-        for name in ("input_drop_rate", "hidden_drop_rate"):
-            rate = getattr(self, name)
-            if not 0.0 <= rate < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {rate!r}.")
+        choices = {
+            "dataset": (self.dataset, DATASETS),
+            "activation": (self.activation, ACTIVATIONS),
+            "mask_scope": (self.mask_scope, MASK_SCOPES),
+            "variant": (self.variant, VARIANTS),
+            "scaling": (self.scaling, SCALINGS),
+            "optimizer": (self.optimizer, OPTIMIZERS),
+            "lr_schedule": (self.lr_schedule, SCHEDULES),
+            "init": (self.init, INITS),
+        }
+        for name, (choice, allowed) in choices.items():
+            if choice not in allowed:
+                raise ValueError(
+                    f"{name} must be one of {', '.join(allowed)}; got {choice!r}."
+                )
+
         if not self.hidden_sizes or any(size < 1 for size in self.hidden_sizes):
             raise ValueError(
-                f"hidden_sizes must list at least one positive size, "
+                "hidden_sizes must list at least one positive size, "
                 f"got {self.hidden_sizes!r}."
             )
-        for name in ("batch_size", "epochs", "n_samples"):
-            if getattr(self, name) < 1:
+        rates = [("input_drop_rate", self.input_drop_rate)]
+        rates.append(("hidden_drop_rate", self.hidden_drop_rate))
+        if self.hidden_drop_rates is not None:
+            if len(self.hidden_drop_rates) != len(self.hidden_sizes):
                 raise ValueError(
-                    f"{name} must be at least 1, got {getattr(self, name)!r}."
+                    f"hidden_drop_rates has {len(self.hidden_drop_rates)} rates but "
+                    f"hidden_sizes has {len(self.hidden_sizes)} layers; give one rate "
+                    "per hidden layer."
                 )
+            rates += [("hidden_drop_rates", rate) for rate in self.hidden_drop_rates]
+        for name, rate in rates:
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {rate!r}.")
+        if self.variant == "dropconnect" and self.mask_scope != "per-step":
+            raise ValueError(
+                "DropConnect draws one weight mask per step; set mask_scope to "
+                f"'per-step' (got {self.mask_scope!r})."
+            )
+
+        at_least_one = {
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "n_samples": self.n_samples,
+            "lr_step_epochs": self.lr_step_epochs,
+        }
+        for name, count in at_least_one.items():
+            if count < 1:
+                raise ValueError(f"{name} must be at least 1, got {count!r}.")
+        positive = {
+            "learning_rate": self.learning_rate,
+            "adam_epsilon": self.adam_epsilon,
+        }
+        if self.max_norm is not None:
+            positive["max_norm"] = self.max_norm
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"{name} must be positive, got {value!r}.")
+        unit_interval = {
+            "momentum": self.momentum,
+            "adam_beta1": self.adam_beta1,
+            "adam_beta2": self.adam_beta2,
+            "lr_step_factor": self.lr_step_factor,
+        }
+        for name, fraction in unit_interval.items():
+            if not 0.0 <= fraction < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {fraction!r}.")
         if not 0.0 < self.test_fraction < 1.0:
             raise ValueError(
                 f"test_fraction must be in (0, 1), got {self.test_fraction!r}."
             )
-        if not self.learning_rate > 0.0:
+        if self.weight_decay < 0:
             raise ValueError(
-                f"learning_rate must be positive, got {self.learning_rate!r}."
+                f"weight_decay must be at least 0, got {self.weight_decay!r}."
             )
+
+    @property
+    def layer_drop_rates(self) -> list[float]:
+        """Return the drop rate of each masked unit layer: input first, then hidden."""
+        hidden = self.hidden_drop_rates or (self.hidden_drop_rate,) * len(
+            self.hidden_sizes
+        )
+        return [self.input_drop_rate, *hidden]
+
+    @property
+    def uses_compact_step(self) -> bool:
+        """Whether steps train through gathered sub-matrices instead of dense masks."""
+        return (
+            self.compact and self.variant == "dropout" and self.mask_scope == "per-step"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["hidden_sizes"] = list(self.hidden_sizes)
+        if self.hidden_drop_rates is not None:
+            values["hidden_drop_rates"] = list(self.hidden_drop_rates)
         return values
-
-
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}.")

@@ -38,22 +38,36 @@ class ForwardCache:
 
     layer_inputs: list[np.ndarray]  # input of W[l] after dropout: (batch, n_l)
     hidden_outputs: list[np.ndarray]  # activation of hidden layer l+1: (batch, n_{l+1})
+    weights: list[np.ndarray]  # W[l] as used, after any DropConnect multiplier
     logits: np.ndarray  # (batch, n_classes)
 
 
 def init_params(
-    layer_sizes: Sequence[int], activation: Activation, rng: np.random.Generator
+    layer_sizes: Sequence[int], init: str, rng: np.random.Generator
 ) -> Params:
-    """Draw initial weights (He normal for relu, else Glorot normal), zero biases."""
+    """Draw initial weights from a normal distribution, with zero biases.
+
+    "he" uses variance 2 / n_in, which keeps ReLU activations at a steady scale;
+    "glorot" uses 2 / (n_in + n_out), meant for tanh and sigmoid.
+    """
     weights, biases = [], []
     for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:], strict=True):
-        if activation == "relu":
+        if init == "he":
             std = np.sqrt(2.0 / n_in)
-        else:
+        elif init == "glorot":
             std = np.sqrt(2.0 / (n_in + n_out))
+        else:
+            raise ValueError(f"init must be 'he' or 'glorot', got {init!r}")
         weights.append((rng.standard_normal((n_in, n_out)) * std).astype(np.float32))
         biases.append(np.zeros(n_out, dtype=np.float32))
     return Params(weights, biases)
+
+
+def resolve_init(init: str, activation: Activation) -> str:
+    """Map "auto" to He for relu and Glorot for tanh and sigmoid."""
+    if init != "auto":
+        return init
+    return "he" if activation == "relu" else "glorot"
 
 
 def activate(z: np.ndarray, activation: Activation) -> np.ndarray:
@@ -86,24 +100,33 @@ def forward(
     x: np.ndarray,
     activation: Activation,
     scales: Sequence[np.ndarray | None] | None = None,
+    weight_scales: Sequence[np.ndarray | None] | None = None,
 ) -> ForwardCache:
     """Run the network on a batch `x` of shape (batch, n_0).
 
-    `scales` has one inverted-dropout multiplier per masked unit layer (see
-    `dropout.mask_scales`); None, or no `scales`, means no dropout there.
+    `scales` has one multiplier per masked unit layer, applied to that layer's
+    output (see `dropout.mask_scales`). `weight_scales` has one DropConnect
+    multiplier per weight layer, applied to W[l]. None, for a layer or for the
+    whole argument, means no multiplier.
     """
     n_layers = len(params.weights)
     layer_inputs: list[np.ndarray] = []
     hidden_outputs: list[np.ndarray] = []
+    used_weights: list[np.ndarray] = []
     h = x
     for layer in range(n_layers):
         scale = scales[layer] if scales is not None else None
         if scale is not None:
             h = h * scale
+        weight = params.weights[layer]
+        weight_scale = weight_scales[layer] if weight_scales is not None else None
+        if weight_scale is not None:
+            weight = weight * weight_scale
         layer_inputs.append(h)
-        z = h @ params.weights[layer] + params.biases[layer]  # (batch, n_{l+1})
+        used_weights.append(weight)
+        z = h @ weight + params.biases[layer]  # (batch, n_{l+1})
         if layer == n_layers - 1:
-            return ForwardCache(layer_inputs, hidden_outputs, z)
+            return ForwardCache(layer_inputs, hidden_outputs, used_weights, z)
         h = activate(z, activation)
         hidden_outputs.append(h)
     raise ValueError("the network has no weight layers")
@@ -126,27 +149,32 @@ def softmax_cross_entropy(
 
 
 def backward(
-    params: Params,
     cache: ForwardCache,
     grad_logits: np.ndarray,
     activation: Activation,
     scales: Sequence[np.ndarray | None] | None = None,
+    weight_scales: Sequence[np.ndarray | None] | None = None,
 ) -> Params:
     """Back-propagate dLoss/dlogits and return the gradient of every parameter.
 
-    A dropped unit has scale 0, so the gradient rows and columns of its weights
-    come out exactly zero rather than merely small.
+    Pass the same `scales` and `weight_scales` as to `forward`. A dropped unit
+    or weight has multiplier 0, so its gradient entries come out exactly zero
+    rather than merely small.
     """
-    n_layers = len(params.weights)
+    n_layers = len(cache.weights)
     grad_weights: list[np.ndarray] = [np.empty(0)] * n_layers
     grad_biases: list[np.ndarray] = [np.empty(0)] * n_layers
     dz = grad_logits  # (batch, n_{l+1})
     for layer in range(n_layers - 1, -1, -1):
-        grad_weights[layer] = cache.layer_inputs[layer].T @ dz
+        grad_weight = cache.layer_inputs[layer].T @ dz
+        weight_scale = weight_scales[layer] if weight_scales is not None else None
+        if weight_scale is not None:
+            grad_weight *= weight_scale
+        grad_weights[layer] = grad_weight
         grad_biases[layer] = dz.sum(axis=0)
         if layer == 0:
             break
-        dh = dz @ params.weights[layer].T  # gradient at the input of W[l]
+        dh = dz @ cache.weights[layer].T  # gradient at the input of W[l]
         scale = scales[layer] if scales is not None else None
         if scale is not None:
             dh = dh * scale

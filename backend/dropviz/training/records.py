@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+
+from dropviz.training.compact import Block
+
+
+@dataclass(frozen=True)
+class BlockDelta:
+    """A weight layer's delta that is zero outside one block of rows and columns."""
+
+    block: Block
+    values: np.ndarray  # the block's entries: (len(block.rows), len(block.cols))
+    shape: tuple[int, int]  # of the whole matrix: (n_l, n_{l+1})
+
+    def dense(self) -> np.ndarray:
+        return self.block.expand(self.values, self.shape)
 
 
 @dataclass(frozen=True)
@@ -12,7 +27,9 @@ class StepRecord:
     """One step: the sub-network it trained and how the shared weights moved.
 
     The arrays are fresh for every step and never written to afterwards, so a
-    consumer may keep references to them instead of copying.
+    consumer may keep references to them instead of copying. A compacted step
+    stores its weight deltas as blocks and builds the full matrices only when
+    a consumer first reads `weight_deltas`.
     """
 
     step: int  # 0-based, global within the run
@@ -20,14 +37,28 @@ class StepRecord:
     batch_index: int  # 0-based position of the mini-batch within its epoch
     loss: float  # mean cross-entropy of the mini-batch, with dropout
     batch_accuracy: float  # with dropout
-    masks: list[np.ndarray]  # bool, per masked unit layer: (n_l,) or (batch, n_l)
-    weight_deltas: list[np.ndarray]  # W_after - W_before: (n_l, n_{l+1}) float32
+    learning_rate: float  # the rate this step used, after the schedule
+    # Unit masks, bool per masked unit layer: (n_l,) per step or (batch, n_l)
+    # per example. Empty for DropConnect, whose masks are in weight_masks.
+    masks: list[np.ndarray]
+    weight_masks: list[np.ndarray] | None  # DropConnect: (n_l, n_{l+1}) bool
+    raw_weight_deltas: list[np.ndarray | BlockDelta]  # W_after - W_before
     bias_deltas: list[np.ndarray]  # b_after - b_before: (n_{l+1},) float32
     epoch_end: bool  # True when this step was the last mini-batch of its epoch
+
+    @cached_property
+    def weight_deltas(self) -> list[np.ndarray]:
+        """W_after - W_before per weight layer: (n_l, n_{l+1}) float32."""
+        return [
+            delta.dense() if isinstance(delta, BlockDelta) else delta
+            for delta in self.raw_weight_deltas
+        ]
 
     @property
     def batch_rows(self) -> int:
         """Mask rows per layer: 1 for per-step masks, else the mini-batch size."""
+        if not self.masks:
+            return 1
         first = self.masks[0]
         return 1 if first.ndim == 1 else int(first.shape[0])
 

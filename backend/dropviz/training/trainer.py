@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from dropviz.training import dropout
+from dropviz.training.compact import compact_forward_backward
 from dropviz.training.config import TrainConfig
 from dropviz.training.data import Dataset, load_dataset
 from dropviz.training.mlp import (
@@ -18,12 +19,23 @@ from dropviz.training.mlp import (
     backward,
     forward,
     init_params,
+    resolve_init,
     softmax_cross_entropy,
 )
-from dropviz.training.optim import SGD
-from dropviz.training.records import EpochMetrics, StepRecord
+from dropviz.training.optim import Optimizer, learning_rate_at
+from dropviz.training.records import BlockDelta, EpochMetrics, StepRecord
 
 EVAL_BATCH_SIZE = 1024  # bounds evaluation memory: one (1024, n_units) block per layer
+
+# loss, predicted classes, weight deltas, bias deltas, unit masks, weight masks
+_StepOutcome = tuple[
+    float,
+    np.ndarray,
+    list[np.ndarray | BlockDelta],
+    list[np.ndarray],
+    list[np.ndarray],
+    list[np.ndarray] | None,
+]
 
 
 class Trainer:
@@ -37,20 +49,20 @@ class Trainer:
             *config.hidden_sizes,
             self.dataset.n_classes,
         ]
-        self.keep_probs = dropout.keep_probabilities(
-            self.layer_sizes, config.input_drop_rate, config.hidden_drop_rate
-        )
+        self.keep_probs = dropout.keep_probabilities(config.layer_drop_rates)
 
         # Independent streams, so adding draws to one never shifts another.
         init_seed, mask_seed, shuffle_seed = np.random.SeedSequence(config.seed).spawn(
             3
         )
         self.params = init_params(
-            self.layer_sizes, config.activation, np.random.default_rng(init_seed)
+            self.layer_sizes,
+            resolve_init(config.init, config.activation),
+            np.random.default_rng(init_seed),
         )
         self._mask_rng = np.random.default_rng(mask_seed)
         self._shuffle_rng = np.random.default_rng(shuffle_seed)
-        self.optimizer = SGD(config.learning_rate)
+        self.optimizer = Optimizer(config, self.params)
 
         n_train = len(self.dataset.y_train)
         self.steps_per_epoch = -(-n_train // config.batch_size)  # ceiling division
@@ -83,32 +95,31 @@ class Trainer:
         ]
         x = self.dataset.x_train[rows]  # (batch, n_0)
         y = self.dataset.y_train[rows]  # (batch,)
-
-        # sample the sub-network, then forward and backward through it
-        masks = dropout.sample_masks(
-            self._mask_rng,
-            self.layer_sizes,
-            self.keep_probs,
-            config.mask_scope,
-            len(rows),
+        learning_rate = learning_rate_at(
+            config, self.step_count, self.total_steps, self.steps_per_epoch
         )
-        scales = dropout.mask_scales(masks, self.keep_probs, np.dtype(np.float32))
+
         # A diverging run overflows to inf and NaN; the caller detects that from
         # the returned loss, so numpy's warnings would only add noise.
         with np.errstate(over="ignore", invalid="ignore"):
-            cache = forward(self.params, x, config.activation, scales)
-            loss, predicted, grad_logits = softmax_cross_entropy(cache.logits, y)
-            grads = backward(self.params, cache, grad_logits, config.activation, scales)
-
-            # update the shared weights and record exactly how far each one moved
-            before = self.params.copy()
-            self.optimizer.update(self.params, grads)
-            weight_deltas = [
-                a - b for a, b in zip(self.params.weights, before.weights, strict=True)
-            ]
-            bias_deltas = [
-                a - b for a, b in zip(self.params.biases, before.biases, strict=True)
-            ]
+            if config.variant == "dropconnect":
+                sampled = dropout.sample_weight_masks(
+                    self._mask_rng, self.layer_sizes, self.keep_probs
+                )
+                outcome = self._dense_step(x, y, [], sampled, learning_rate)
+            else:
+                masks = dropout.sample_masks(
+                    self._mask_rng,
+                    self.layer_sizes,
+                    self.keep_probs,
+                    config.mask_scope,
+                    len(rows),
+                )
+                if config.uses_compact_step:
+                    outcome = self._compact_step(x, y, masks, learning_rate)
+                else:
+                    outcome = self._dense_step(x, y, masks, None, learning_rate)
+        loss, predicted, weight_deltas, bias_deltas, unit_masks, weight_masks = outcome
 
         self.step_count += 1
         return StepRecord(
@@ -117,19 +128,103 @@ class Trainer:
             batch_index=batch_index,
             loss=loss,
             batch_accuracy=float(np.mean(predicted == y)),
-            masks=masks,
-            weight_deltas=weight_deltas,
+            learning_rate=learning_rate,
+            masks=unit_masks,
+            weight_masks=weight_masks,
+            raw_weight_deltas=weight_deltas,
             bias_deltas=bias_deltas,
             epoch_end=batch_index == self.steps_per_epoch - 1,
         )
 
+    def _dense_step(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        masks: list[np.ndarray],
+        weight_masks: list[np.ndarray] | None,
+        learning_rate: float,
+    ) -> _StepOutcome:
+        """Train with full-size matrices, dropped units or weights multiplied by 0."""
+        config = self.config
+        dtype = np.dtype(np.float32)
+        scales = None
+        weight_scales = None
+        if weight_masks is not None:
+            weight_scales = dropout.mask_scales(
+                weight_masks, self.keep_probs, dtype, config.scaling
+            )
+        else:
+            scales = dropout.mask_scales(masks, self.keep_probs, dtype, config.scaling)
+        cache = forward(self.params, x, config.activation, scales, weight_scales)
+        loss, predicted, grad_logits = softmax_cross_entropy(cache.logits, y)
+        grads = backward(cache, grad_logits, config.activation, scales, weight_scales)
+
+        weight_deltas, bias_deltas = self._update_dense(grads, learning_rate)
+        return loss, predicted, weight_deltas, bias_deltas, masks, weight_masks
+
+    def _compact_step(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        masks: list[np.ndarray],
+        learning_rate: float,
+    ) -> _StepOutcome:
+        """Train on the kept units' sub-matrices only (one mask per step)."""
+        config = self.config
+        result = compact_forward_backward(
+            self.params, x, y, masks, self.keep_probs, config.activation, config.scaling
+        )
+        if not self.optimizer.is_plain_sgd or config.max_norm is not None:
+            # Stateful optimizers and constraints touch every weight: go dense
+            # for the update, keeping the cheaper products of the pass.
+            dense_grads = result.dense_grads(self.params)
+            dense_deltas, bias_deltas = self._update_dense(dense_grads, learning_rate)
+            return result.loss, result.predicted, dense_deltas, bias_deltas, masks, None
+
+        # Plain SGD moves only the block: update the gathered copy and write it back.
+        self.optimizer.step_count += 1
+        rate = np.float32(learning_rate)
+        block_deltas: list[np.ndarray | BlockDelta] = []
+        bias_deltas = []
+        for layer, block in enumerate(result.blocks):
+            weight = self.params.weights[layer]
+            sub_before = result.sub_weights[layer]
+            sub_after = sub_before - rate * result.grad_weights[layer]
+            block.scatter(weight, sub_after)
+            block_deltas.append(BlockDelta(block, sub_after - sub_before, weight.shape))
+
+            bias = self.params.biases[layer]
+            kept_before = bias[block.cols]
+            kept_after = kept_before - rate * result.grad_biases[layer]
+            bias[block.cols] = kept_after
+            bias_delta = np.zeros_like(bias)
+            bias_delta[block.cols] = kept_after - kept_before
+            bias_deltas.append(bias_delta)
+        return result.loss, result.predicted, block_deltas, bias_deltas, masks, None
+
+    def _update_dense(
+        self, grads: Params, learning_rate: float
+    ) -> tuple[list[np.ndarray | BlockDelta], list[np.ndarray]]:
+        """Apply the optimizer to all parameters and return each layer's delta."""
+        before = self.params.copy()
+        self.optimizer.update(self.params, grads, learning_rate)
+        weight_deltas: list[np.ndarray | BlockDelta] = [
+            after - prior
+            for after, prior in zip(self.params.weights, before.weights, strict=True)
+        ]
+        bias_deltas = [
+            after - prior
+            for after, prior in zip(self.params.biases, before.biases, strict=True)
+        ]
+        return weight_deltas, bias_deltas
+
     def evaluate(self) -> EpochMetrics:
         """Measure loss and accuracy on both splits with the full network, no masks."""
-        train_loss, train_accuracy = evaluate_split(
-            self.params, self.dataset.x_train, self.dataset.y_train, self.config
+        train_loss, train_accuracy = self.evaluate_split(
+            self.dataset.x_train, self.dataset.y_train
         )
-        test_loss, test_accuracy = evaluate_split(
-            self.params, self.dataset.x_test, self.dataset.y_test, self.config
+        test_loss, test_accuracy = self.evaluate_split(
+            self.dataset.x_test, self.dataset.y_test
         )
         return EpochMetrics(
             epoch=max(self.epoch - 1, 0) if self.step_count else 0,
@@ -140,18 +235,38 @@ class Trainer:
             test_accuracy=test_accuracy,
         )
 
+    def evaluate_split(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """Return mean cross-entropy and accuracy of the unmasked network on (x, y)."""
+        predicted, total_loss = self._predict(x, y)
+        return total_loss / len(y), float(np.mean(predicted == y))
 
-def evaluate_split(
-    params: Params, x: np.ndarray, y: np.ndarray, config: TrainConfig
-) -> tuple[float, float]:
-    """Return mean cross-entropy and accuracy of the unmasked network on (x, y)."""
-    total_loss = 0.0
-    correct = 0
-    for start in range(0, len(y), EVAL_BATCH_SIZE):
-        stop = start + EVAL_BATCH_SIZE
-        with np.errstate(over="ignore", invalid="ignore"):
-            logits = forward(params, x[start:stop], config.activation).logits
-            loss, predicted, _ = softmax_cross_entropy(logits, y[start:stop])
-        total_loss += loss * len(y[start:stop])
-        correct += int(np.sum(predicted == y[start:stop]))
-    return total_loss / len(y), correct / len(y)
+    def confusion_matrix(self, split: str = "test") -> np.ndarray:
+        """Count (true, predicted) class pairs without masks: (n_classes, n_classes)."""
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        x = self.dataset.x_train if split == "train" else self.dataset.x_test
+        y = self.dataset.y_train if split == "train" else self.dataset.y_test
+        predicted, _ = self._predict(x, y)
+        n_classes = self.dataset.n_classes
+        counts = np.bincount(y * n_classes + predicted, minlength=n_classes * n_classes)
+        return counts.reshape(n_classes, n_classes)
+
+    def _predict(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+        # Under classic DropConnect every weight of layer l has the keep
+        # probability of unit layer l, so scaling the layer's input is the same
+        # as scaling its weights.
+        scales = dropout.evaluation_scales(
+            self.keep_probs, np.dtype(np.float32), self.config.scaling
+        )
+        predicted = np.empty(len(y), dtype=np.int64)
+        total_loss = 0.0
+        for start in range(0, len(y), EVAL_BATCH_SIZE):
+            stop = start + EVAL_BATCH_SIZE
+            with np.errstate(over="ignore", invalid="ignore"):
+                logits = forward(
+                    self.params, x[start:stop], self.config.activation, scales
+                ).logits
+                loss, batch_predicted, _ = softmax_cross_entropy(logits, y[start:stop])
+            total_loss += loss * len(y[start:stop])
+            predicted[start:stop] = batch_predicted
+        return predicted, total_loss

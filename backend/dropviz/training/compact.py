@@ -1,0 +1,144 @@
+"""The compacted step: train one sub-network on its kept units only.
+
+With one mask per layer per step, every example of the mini-batch uses the
+same sub-network, so the step can gather the kept rows and columns of each
+weight matrix, run the smaller matrix products, and write the result back.
+It computes the same numbers as the dense masked step, which multiplies
+dropped units by zero, up to float32 rounding of the sums.
+
+Gathers and scatters use flat indices into the row-major weight matrix:
+`take` and fancy assignment on a 1-D view copy about four times faster here
+than `W[np.ix_(rows, cols)]`, which otherwise costs as much as the products.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dropviz.training.config import Activation, Scaling
+from dropviz.training.mlp import (
+    Params,
+    activate,
+    activation_derivative,
+    softmax_cross_entropy,
+)
+
+
+@dataclass(frozen=True)
+class Block:
+    """The kept rows and columns of one weight matrix, as flat indices."""
+
+    rows: np.ndarray  # kept source units, ascending
+    cols: np.ndarray  # kept destination units, ascending
+    flat: np.ndarray  # rows[i] * n_out + cols[j], row-major: (len(rows) * len(cols),)
+
+    @classmethod
+    def of(cls, rows: np.ndarray, cols: np.ndarray, n_out: int) -> Block:
+        flat = (rows[:, None] * n_out + cols[None, :]).reshape(-1)
+        return cls(rows, cols, flat)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.rows), len(self.cols)
+
+    def gather(self, matrix: np.ndarray) -> np.ndarray:
+        return matrix.reshape(-1).take(self.flat).reshape(self.shape)
+
+    def scatter(self, matrix: np.ndarray, values: np.ndarray) -> None:
+        """Write `values` (the block's shape) into `matrix` in place."""
+        matrix.reshape(-1)[self.flat] = values.reshape(-1)
+
+    def expand(self, values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """Return a zero matrix of `shape` with `values` in this block."""
+        dense = np.zeros(shape, dtype=values.dtype)
+        self.scatter(dense, values)
+        return dense
+
+
+@dataclass
+class CompactResult:
+    """One compacted forward and backward pass."""
+
+    loss: float
+    predicted: np.ndarray  # (batch,) class index
+    blocks: list[Block]  # per weight layer
+    sub_weights: list[np.ndarray]  # W[l] gathered to its block
+    grad_weights: list[np.ndarray]  # gradient of each block: (k_l, k_{l+1})
+    grad_biases: list[np.ndarray]  # gradient of the kept biases: (k_{l+1},)
+
+    def dense_grads(self, params: Params) -> Params:
+        """Return the full-size gradients, zero outside the sub-network."""
+        weights = [
+            block.expand(grad, weight.shape)
+            for block, grad, weight in zip(
+                self.blocks, self.grad_weights, params.weights, strict=True
+            )
+        ]
+        biases = []
+        for block, grad, bias in zip(
+            self.blocks, self.grad_biases, params.biases, strict=True
+        ):
+            dense = np.zeros_like(bias)
+            dense[block.cols] = grad
+            biases.append(dense)
+        return Params(weights, biases)
+
+
+def compact_forward_backward(
+    params: Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    masks: Sequence[np.ndarray],
+    keep_probs: Sequence[float],
+    activation: Activation,
+    scaling: Scaling,
+) -> CompactResult:
+    """Compute loss and gradients of the sub-network that per-step `masks` select."""
+    n_classes = params.weights[-1].shape[1]
+    kept = [np.flatnonzero(mask) for mask in masks] + [np.arange(n_classes)]
+    # All kept units of a layer share one inverted-dropout factor, a scalar.
+    factors = [
+        1.0 / keep if scaling == "inverted" and keep < 1.0 else 1.0
+        for keep in keep_probs
+    ]
+
+    blocks, sub_weights, layer_inputs, hidden_outputs = [], [], [], []
+    h = x.take(kept[0], axis=1)  # (batch, k_0)
+    if factors[0] != 1.0:
+        h *= h.dtype.type(factors[0])
+    n_layers = len(params.weights)
+    for layer in range(n_layers):
+        n_out = params.weights[layer].shape[1]
+        block = Block.of(kept[layer], kept[layer + 1], n_out)
+        sub_weight = block.gather(params.weights[layer])  # (k_l, k_{l+1})
+        blocks.append(block)
+        sub_weights.append(sub_weight)
+        layer_inputs.append(h)
+        z = h @ sub_weight + params.biases[layer].take(kept[layer + 1])
+        if layer == n_layers - 1:
+            logits = z
+            break
+        a = activate(z, activation)  # (batch, k_{l+1})
+        hidden_outputs.append(a)
+        factor = factors[layer + 1]
+        h = a * a.dtype.type(factor) if factor != 1.0 else a
+
+    loss, predicted, dz = softmax_cross_entropy(logits, y)
+    grad_weights: list[np.ndarray] = [np.empty(0)] * n_layers
+    grad_biases: list[np.ndarray] = [np.empty(0)] * n_layers
+    for layer in range(n_layers - 1, -1, -1):
+        grad_weights[layer] = layer_inputs[layer].T @ dz
+        grad_biases[layer] = dz.sum(axis=0)
+        if layer == 0:
+            break
+        dh = dz @ sub_weights[layer].T  # (batch, k_l)
+        if factors[layer] != 1.0:
+            dh *= dh.dtype.type(factors[layer])
+        dz = dh * activation_derivative(hidden_outputs[layer - 1], activation)
+
+    return CompactResult(
+        loss, predicted, blocks, sub_weights, grad_weights, grad_biases
+    )

@@ -1,0 +1,102 @@
+"""The compacted step against the dense masked step it replaces."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from dropviz.training import dropout, mlp
+from dropviz.training.compact import Block, compact_forward_backward
+from dropviz.training.config import TrainConfig
+from dropviz.training.trainer import Trainer
+
+BASE = TrainConfig(hidden_sizes=(64, 48), batch_size=32, learning_rate=0.05)
+
+
+def test_block_gather_scatter_round_trip() -> None:
+    matrix = np.arange(20, dtype=np.float32).reshape(4, 5)
+    block = Block.of(np.array([0, 2]), np.array([1, 3, 4]), 5)
+    assert block.gather(matrix).tolist() == [[1, 3, 4], [11, 13, 14]]
+    block.scatter(matrix, -np.ones((2, 3), np.float32))
+    assert matrix[0].tolist() == [0, -1, 2, -1, -1]
+    assert matrix[1].tolist() == [5, 6, 7, 8, 9]
+    expanded = block.expand(np.full((2, 3), 7.0, np.float32), (4, 5))
+    assert expanded.sum() == 42.0
+    assert expanded[2, 3] == 7.0
+
+
+@pytest.mark.parametrize("scaling", ["inverted", "classic"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_compact_gradients_equal_dense_in_float64(
+    scaling: str, activation: str
+) -> None:
+    rng = np.random.default_rng(1)
+    sizes = [10, 9, 7, 4]
+    params = mlp.init_params(sizes, "glorot", rng).astype(np.float64)
+    x = rng.standard_normal((5, 10))
+    y = np.array([0, 1, 2, 3, 1])
+    keep_probs = [0.8, 0.5, 0.5]
+    masks = dropout.sample_masks(rng, sizes, keep_probs, "per-step", 5)
+    scales = dropout.mask_scales(masks, keep_probs, np.dtype(np.float64), scaling)
+    cache = mlp.forward(params, x, activation, scales)
+    loss, _, grad_logits = mlp.softmax_cross_entropy(cache.logits, y)
+    dense = mlp.backward(cache, grad_logits, activation, scales)
+
+    result = compact_forward_backward(
+        params, x, y, masks, keep_probs, activation, scaling
+    )
+    expanded = result.dense_grads(params)
+    assert result.loss == pytest.approx(loss, abs=1e-12)
+    for layer in range(3):
+        assert np.allclose(expanded.weights[layer], dense.weights[layer], atol=1e-12)
+        assert np.allclose(expanded.biases[layer], dense.biases[layer], atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"scaling": "classic"},
+        {"optimizer": "momentum"},
+        {"optimizer": "adam", "learning_rate": 0.001},
+        {"weight_decay": 1e-3, "max_norm": 2.0},
+        {"activation": "tanh", "input_drop_rate": 0.0},
+    ],
+)
+def test_compact_and_dense_agree_after_50_steps(changes: dict) -> None:
+    config = replace(BASE, **changes)
+    compact = Trainer(replace(config, compact=True))
+    dense = Trainer(replace(config, compact=False))
+    assert config.uses_compact_step
+    for _ in range(50):
+        record_compact = compact.step()
+        record_dense = dense.step()
+        for a, b in zip(record_compact.masks, record_dense.masks, strict=True):
+            assert np.array_equal(a, b), "both must train the same sub-networks"
+    for a, b in zip(compact.params.weights, dense.params.weights, strict=True):
+        assert np.max(np.abs(a - b)) <= 1e-5 * np.max(np.abs(b))
+
+
+def test_compact_step_deltas_match_weight_change() -> None:
+    trainer = Trainer(BASE)
+    before = trainer.params.copy()
+    record = trainer.step()
+    for layer, delta in enumerate(record.weight_deltas):
+        assert np.array_equal(
+            before.weights[layer] + delta, trainer.params.weights[layer]
+        )
+    for layer, delta in enumerate(record.bias_deltas):
+        assert np.array_equal(
+            before.biases[layer] + delta, trainer.params.biases[layer]
+        )
+
+
+def test_compact_runs_are_bit_identical() -> None:
+    first, second = Trainer(BASE), Trainer(BASE)
+    for _ in range(30):
+        first.step()
+        second.step()
+    for a, b in zip(first.params.weights, second.params.weights, strict=True):
+        assert a.tobytes() == b.tobytes()
