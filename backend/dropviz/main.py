@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from dropviz import __version__
 from dropviz.api.errors import install_error_handlers
-from dropviz.api.routes import meta, runs, stream
+from dropviz.api.routes import evaluations, meta, runs, stream
 from dropviz.config import Settings, get_settings
 from dropviz.runs.manager import RunManager
 
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix="/api")
     api.include_router(meta.router)
     api.include_router(runs.router)
+    api.include_router(evaluations.router)
     app.include_router(api)
     app.include_router(stream.router)
 

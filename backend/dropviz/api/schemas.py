@@ -14,8 +14,10 @@ from pydantic import (
     field_validator,
 )
 
+from dropviz.runs.evaluations import EvaluationRequest
 from dropviz.training.config import TrainConfig
 from dropviz.training.data import DATASET_INFO
+from dropviz.training.ensemble import MC_GRID
 
 MAX_UNITS_PER_LAYER = 4096
 MAX_HIDDEN_LAYERS = 8
@@ -288,3 +290,69 @@ class DatasetOut(BaseModel):
 class HealthOut(BaseModel):
     status: Literal["ok"]
     version: str
+
+
+class EvaluationIn(BaseModel):
+    """An ensemble inference request on a run's current weights."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: Literal["weight_scaling", "mc", "exact"] = Field(
+        "mc",
+        description=(
+            "weight_scaling: the deterministic network; mc: average k sampled "
+            "sub-networks; exact: every mask of at most 16 units."
+        ),
+    )
+    split: Literal["test", "train"] = Field("test", description="Examples to score.")
+    ks: list[Annotated[StrictInt, Field(ge=1, le=1000)]] = Field(
+        default_factory=lambda: list(MC_GRID),
+        min_length=1,
+        max_length=30,
+        description="Ensemble sizes at which MC reports its error.",
+    )
+    repeats: StrictInt = Field(
+        5, ge=1, le=50, description="Independent MC draws of each k, for the spread."
+    )
+    seed: StrictInt = Field(0, ge=0, le=2**32 - 1, description="Seed of the MC draws.")
+    layers: list[Annotated[StrictInt, Field(ge=0, le=MAX_HIDDEN_LAYERS)]] | None = (
+        Field(
+            None,
+            description=(
+                "Unit layers to enumerate (0 = input); null: every layer with "
+                "dropout. The others use weight scaling."
+            ),
+        )
+    )
+    wait_seconds: FiniteFloat = Field(
+        20.0,
+        ge=0.0,
+        le=600.0,
+        description=(
+            "How long to wait for the result; past it the reply is 202 with the "
+            "job to poll."
+        ),
+    )
+
+    def to_request(self) -> EvaluationRequest:
+        return EvaluationRequest(
+            rule=self.rule,
+            split=self.split,
+            ks=tuple(sorted(set(self.ks))),
+            repeats=self.repeats,
+            seed=self.seed,
+            layers=tuple(self.layers) if self.layers is not None else None,
+        )
+
+
+class EvaluationOut(BaseModel):
+    id: str
+    run_id: str
+    step: int = Field(
+        description="Steps the run had completed when its weights were read."
+    )
+    rule: str
+    status: Literal["running", "done", "cancelled", "failed"]
+    progress: float
+    result: dict[str, Any] | None
+    error: str | None

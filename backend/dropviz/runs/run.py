@@ -20,13 +20,18 @@ from typing import Any
 
 import numpy as np
 
+from dropviz.runs.evaluations import EvaluationJob, EvaluationRequest, start_job
 from dropviz.streaming.frames import encode_snapshot
 from dropviz.streaming.hub import ClientQueue, StreamHub
 from dropviz.training.config import TrainConfig
+from dropviz.training.ensemble import Network, check_enumerable
 from dropviz.training.records import EpochMetrics, StepRecord
 from dropviz.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
+
+
+MAX_KEPT_EVALUATIONS = 20  # per run; starting one more drops (and cancels) the oldest
 
 
 class RunStatus(StrEnum):
@@ -77,6 +82,7 @@ class Run:
         self.last_step: StepRecord | None = None
         self.diverged_step: int | None = None
         self.error: str | None = None
+        self.evaluations: dict[str, EvaluationJob] = {}  # oldest first
 
         self._state_lock = threading.RLock()  # guards the trainer and the fields above
         self._control_lock = threading.Lock()  # serializes start, pause, step and stop
@@ -141,6 +147,58 @@ class Run:
                 params.biases,
             )
             return snapshot, self.hub.add_client(loop)
+
+    def start_evaluation(self, request: EvaluationRequest) -> EvaluationJob:
+        """Start ensemble inference on a copy of the current weights.
+
+        Raises ValueError when the request does not fit this run (exact
+        enumeration of a DropConnect run or of too many units).
+        """
+        with self._state_lock:
+            params = self.trainer.params.copy()
+            step = self.trainer.step_count
+        config = self.config
+        network = Network(
+            params,
+            config.activation,
+            list(self.trainer.keep_probs),
+            config.scaling,
+            config.variant,
+        )
+        if request.rule == "exact":
+            check_enumerable(network, request.layers)
+        dataset = self.trainer.dataset
+        x, labels = (
+            (dataset.x_test, dataset.y_test)
+            if request.split == "test"
+            else (dataset.x_train, dataset.y_train)
+        )
+        job = EvaluationJob(self.id, step, request)
+        with self._state_lock:
+            self.evaluations[job.id] = job
+            while len(self.evaluations) > MAX_KEPT_EVALUATIONS:
+                oldest = next(iter(self.evaluations))
+                self.evaluations.pop(oldest).cancel()
+        start_job(job, network, x, labels, self._publish_evaluation)
+        logger.info(
+            "evaluation started: run_id=%s job_id=%s rule=%s step=%d",
+            self.id,
+            job.id,
+            request.rule,
+            step,
+        )
+        return job
+
+    def _publish_evaluation(self, job: EvaluationJob) -> None:
+        self.hub.publish_event(
+            {
+                "type": "evaluation",
+                "id": job.id,
+                "rule": job.request.rule,
+                "status": job.status.value,
+                "progress": job.progress,
+            }
+        )
 
     def weights_npz(self) -> tuple[int, bytes]:
         """Return the step count and the current weights as `.npz` bytes."""

@@ -104,9 +104,7 @@ def sampled_logits(
     network: Network, x: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
     """Return the logits of one freshly sampled sub-network on every example."""
-    sizes = [network.params.weights[0].shape[0]] + [
-        w.shape[1] for w in network.params.weights
-    ]
+    sizes = _layer_sizes(network)
     if network.variant == "dropconnect":
         masks = dropout.sample_weight_masks(rng, sizes, network.keep_probs)
         weight_scales = dropout.mask_scales(
@@ -189,6 +187,27 @@ def enumerable_layers(network: Network, layers: Sequence[int] | None) -> list[in
     return sorted(set(layers))
 
 
+def check_enumerable(network: Network, layers: Sequence[int] | None) -> list[int]:
+    """Return the layers to enumerate, or raise ValueError saying why it cannot."""
+    if network.variant != "dropout":
+        raise ValueError("exact enumeration covers unit dropout only, not DropConnect")
+    chosen = enumerable_layers(network, layers)
+    sizes = _layer_sizes(network)
+    n_units = sum(sizes[layer] for layer in chosen)
+    if n_units > MAX_ENUMERATED_UNITS:
+        raise ValueError(
+            f"layers {chosen} have {n_units} droppable units; exact enumeration "
+            f"handles at most {MAX_ENUMERATED_UNITS} "
+            f"({2**MAX_ENUMERATED_UNITS:,} masks). Choose fewer layers or use MC."
+        )
+    return chosen
+
+
+def _layer_sizes(network: Network) -> list[int]:
+    weights = network.params.weights
+    return [weights[0].shape[0]] + [w.shape[1] for w in weights]
+
+
 @dataclass
 class ExactResult:
     """The ensemble over every mask of the enumerated layers."""
@@ -215,19 +234,9 @@ def exact_ensemble(
     float64 whatever the weights' dtype, so the identities it is tested
     against hold to about 1e-12.
     """
-    if network.variant != "dropout":
-        raise ValueError("exact enumeration covers unit dropout only, not DropConnect")
-    chosen = enumerable_layers(network, layers)
-    sizes = [network.params.weights[0].shape[0]] + [
-        w.shape[1] for w in network.params.weights
-    ]
+    chosen = check_enumerable(network, layers)
+    sizes = _layer_sizes(network)
     n_units = sum(sizes[layer] for layer in chosen)
-    if n_units > MAX_ENUMERATED_UNITS:
-        raise ValueError(
-            f"layers {chosen} have {n_units} droppable units; exact enumeration "
-            f"handles at most {MAX_ENUMERATED_UNITS} "
-            f"({2**MAX_ENUMERATED_UNITS:,} masks). Choose fewer layers or use MC."
-        )
 
     params = network.params.astype(np.float64)
     x64 = x.astype(np.float64)

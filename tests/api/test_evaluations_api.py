@@ -1,0 +1,123 @@
+"""Evaluation jobs through the REST API and the stream, on a real server."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+
+from tests.api.helpers import StreamClient
+from tests.conftest import LiveServer
+
+SMALL = {"hidden_sizes": [12], "input_drop_rate": 0.0, "hidden_drop_rate": 0.5}
+
+
+def _trained_run(api: httpx.Client, body: dict, steps: int = 30) -> str:
+    run_id = api.post("/api/runs", json=body).json()["id"]
+    for _ in range(steps):
+        api.post(f"/api/runs/{run_id}/step")
+    return run_id
+
+
+def test_mc_evaluation_returns_curve(api: httpx.Client) -> None:
+    run_id = _trained_run(api, SMALL)
+    response = api.post(
+        f"/api/runs/{run_id}/evaluate", json={"rule": "mc", "ks": [5, 1], "repeats": 3}
+    )
+    assert response.status_code == 200, response.text
+    job = response.json()
+    assert job["status"] == "done"
+    assert job["step"] == 30
+    result = job["result"]
+    assert result["mc"]["ks"] == [1, 5]
+    for name in ("arithmetic", "geometric"):
+        assert len(result["mc"][name]["error_mean"]) == 2
+        assert len(result["mc"][name]["error_std"]) == 2
+        final = result["mc"][name]["final"]
+        assert len(final["predicted"]) == result["n_examples"] == 450
+    ws = result["weight_scaling"]
+    assert ws["agreement_with_weight_scaling"] == 1.0
+    assert abs(ws["error"] + ws["accuracy"] - 1.0) < 1e-12
+    assert result["note"] is None
+
+
+def test_exact_evaluation_on_twelve_units(api: httpx.Client) -> None:
+    run_id = _trained_run(api, SMALL)
+    response = api.post(f"/api/runs/{run_id}/evaluate", json={"rule": "exact"})
+    assert response.status_code == 200, response.text
+    exact = response.json()["result"]["exact"]
+    assert exact["layers"] == [1]
+    assert exact["n_masks"] == 2**12
+    # One dropout layer feeding the softmax linearly: the normalized geometric
+    # mean is the weight-scaled network, so every prediction agrees.
+    assert exact["geometric"]["agreement_with_weight_scaling"] == 1.0
+    assert exact["unnormalized_geometric_total"] < 1.0
+
+
+def test_exact_evaluation_too_many_units_returns_422(api: httpx.Client) -> None:
+    run_id = api.post("/api/runs", json={}).json()["id"]
+    response = api.post(f"/api/runs/{run_id}/evaluate", json={"rule": "exact"})
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["body", "layers"]
+    assert "at most 16" in detail["msg"]
+
+
+def test_invalid_evaluation_body_returns_422(api: httpx.Client) -> None:
+    run_id = api.post("/api/runs", json=SMALL).json()["id"]
+    for body, field in [
+        ({"rule": "bayes"}, "rule"),
+        ({"ks": [0]}, "ks"),
+        ({"repeats": 1000}, "repeats"),
+        ({"wait_seconds": float("inf")}, "wait_seconds"),
+    ]:
+        response = api.post(
+            f"/api/runs/{run_id}/evaluate",
+            content=json.dumps(body),
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code == 422, body
+        assert any(field in error["loc"] for error in response.json()["detail"])
+
+
+def test_long_evaluation_returns_202_and_cancels(api: httpx.Client) -> None:
+    run_id = _trained_run(api, {"hidden_sizes": [256, 256]}, steps=5)
+    response = api.post(
+        f"/api/runs/{run_id}/evaluate",
+        json={"rule": "mc", "ks": [1000], "repeats": 50, "wait_seconds": 0},
+    )
+    assert response.status_code == 202
+    job_id = response.json()["id"]
+    polled = api.get(f"/api/runs/{run_id}/evaluations/{job_id}").json()
+    assert polled["status"] == "running"
+    cancelled = api.delete(f"/api/runs/{run_id}/evaluations/{job_id}").json()
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["result"] is None
+    listed = api.get(f"/api/runs/{run_id}/evaluations").json()
+    assert [job["id"] for job in listed] == [job_id]
+
+
+def test_unknown_evaluation_returns_404(api: httpx.Client) -> None:
+    run_id = api.post("/api/runs", json=SMALL).json()["id"]
+    response = api.get(f"/api/runs/{run_id}/evaluations/nosuchjob")
+    assert response.status_code == 404
+    assert "nosuchjob" in response.json()["detail"]
+
+
+def test_evaluation_progress_arrives_on_stream(
+    api: httpx.Client, live_server: LiveServer
+) -> None:
+    run_id = _trained_run(api, SMALL, steps=3)
+    with StreamClient.open(live_server.ws_url, run_id) as client:
+        api.post(f"/api/runs/{run_id}/evaluate", json={"rule": "mc", "ks": [20]})
+        deadline = time.monotonic() + 20
+        events: list[dict] = []
+        while time.monotonic() < deadline and not any(
+            e.get("status") == "done" for e in events
+        ):
+            client.receive(timeout=20)
+            events = [json.loads(e) for e in client.events]
+            events = [e for e in events if e["type"] == "evaluation"]
+        assert events[-1]["status"] == "done"
+        assert events[-1]["progress"] == 1.0
