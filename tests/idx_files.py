@@ -38,7 +38,7 @@ def write_idx(path: Path, content: bytes, compress: bool = False) -> Path:
 def make_images(
     n_images: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:  # (n, 28, 28) uint8, (n,) uint8
-    """Draw easy-to-learn 28x28 images: class k is a bright square at place k."""
+    """Draw easy-to-learn 28x28 images: class k is a bright 8x4 bar at place k."""
     rng = np.random.default_rng(seed)
     labels = (np.arange(n_images) % 10).astype(np.uint8)
     rng.shuffle(labels)

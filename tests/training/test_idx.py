@@ -141,36 +141,50 @@ def test_load_idx_folder_mismatched_counts_raises(tmp_path: Path) -> None:
     assert IDX_FILE_NAMES["train_labels"] in message
 
 
-def test_load_idx_folder_float_images_raises(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "role, values, kind, words",
+    [
+        pytest.param(
+            "train_images",
+            np.zeros((40, 28, 28), dtype=">f4"),
+            "idx_type_code",
+            "type code 0x08",
+            id="float-images",
+        ),
+        pytest.param(
+            "train_images",
+            np.zeros((40, 8, 8), dtype=np.uint8),
+            "idx_shape",
+            "(40, 8, 8)",
+            id="8x8-images",
+        ),
+        pytest.param(
+            "train_labels",
+            np.zeros((40, 2), dtype=np.uint8),
+            "idx_shape",
+            "(40, 2)",
+            id="2-d-labels",
+        ),
+        pytest.param(
+            "test_labels",
+            np.full(20, 10, dtype=np.uint8),
+            "idx_label_range",
+            "the label 10",
+            id="label-10",
+        ),
+    ],
+)
+def test_load_idx_folder_invalid_content_raises(
+    tmp_path: Path, role: str, values: np.ndarray, kind: str, words: str
+) -> None:
     folder = tmp_path / "mnist"
     write_mnist_folder(folder, 40, 20)
-    floats = np.zeros((40, 28, 28), dtype=">f4")
-    write_idx(folder / IDX_FILE_NAMES["train_images"], idx_bytes(floats))
+    path = write_idx(folder / IDX_FILE_NAMES[role], idx_bytes(values))
     with pytest.raises(IdxFormatError) as raised:
         load_idx_folder("mnist", tmp_path)
-    assert raised.value.kind == "idx_type_code"
-    assert "0x08" in str(raised.value)
-
-
-def test_load_idx_folder_wrong_image_size_raises(tmp_path: Path) -> None:
-    folder = tmp_path / "mnist"
-    write_mnist_folder(folder, 40, 20)
-    small = np.zeros((40, 8, 8), dtype=np.uint8)
-    write_idx(folder / IDX_FILE_NAMES["train_images"], idx_bytes(small))
-    with pytest.raises(IdxFormatError) as raised:
-        load_idx_folder("mnist", tmp_path)
-    assert raised.value.kind == "idx_shape"
-    assert "(40, 8, 8)" in str(raised.value)
-
-
-def test_load_idx_folder_label_out_of_range_raises(tmp_path: Path) -> None:
-    folder = tmp_path / "mnist"
-    write_mnist_folder(folder, 40, 20)
-    labels = np.full(20, 10, dtype=np.uint8)
-    write_idx(folder / IDX_FILE_NAMES["test_labels"], idx_bytes(labels))
-    with pytest.raises(IdxFormatError) as raised:
-        load_idx_folder("mnist", tmp_path)
-    assert raised.value.kind == "idx_label_range"
+    assert raised.value.kind == kind
+    assert str(path) in str(raised.value)
+    assert words in str(raised.value)
 
 
 def test_load_idx_folder_missing_file_names_it(tmp_path: Path) -> None:

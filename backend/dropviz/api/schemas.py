@@ -14,8 +14,8 @@ from pydantic import (
     field_validator,
 )
 
-from dropviz.training.config import IDX_DATASETS, TrainConfig
-from dropviz.training.data import DATASET_INFO
+from dropviz.training.config import IDX_DATASETS, TrainConfig, is_csv_dataset
+from dropviz.training.data import DATASET_INFO, DatasetKind
 
 MAX_UNITS_PER_LAYER = 4096
 MAX_HIDDEN_LAYERS = 8
@@ -32,8 +32,13 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: Literal["digits", "moons", "circles", "xor", "spiral", "gaussians"] = (
-        Field("digits", description="Data set to train on.")
+    dataset: str = Field(
+        _DEFAULTS.dataset,
+        max_length=64,
+        description=(
+            "Data set to train on: a name from GET /api/datasets, such as digits, "
+            "mnist or csv:3f2a9c1b04de for an uploaded CSV."
+        ),
     )
     n_samples: StrictInt = Field(
         _DEFAULTS.n_samples, ge=20, le=100_000, description="Samples of a 2-D data set."
@@ -118,6 +123,16 @@ class RunConfig(BaseModel):
         le=100_000.0,
         description="Training pace; null trains at full speed.",
     )
+
+    @field_validator("dataset")
+    @classmethod
+    def _check_dataset(cls, dataset: str) -> str:
+        if dataset not in DATASET_INFO and not is_csv_dataset(dataset):
+            raise ValueError(
+                f"use one of {', '.join(DATASET_INFO)}, or csv:<id> for an "
+                "uploaded CSV; GET /api/datasets lists them"
+            )
+        return dataset
 
     @field_validator("data_dir")
     @classmethod
@@ -228,11 +243,21 @@ class MetricsOut(BaseModel):
 
 
 class DatasetOut(BaseModel):
-    name: str
+    name: str = Field(description="Value for a run's `dataset` field.")
     description: str
     n_features: int
     n_classes: int
     input_shape: list[int] | None
+    kind: DatasetKind = Field(
+        description=(
+            "bundled ships with scikit-learn, generated is drawn from n_samples "
+            "and noise, idx is read from the data folder, csv was uploaded."
+        )
+    )
+    available: bool = Field(description="False when the data set's files are missing.")
+    hint: str | None = Field(
+        description="Why an unavailable data set cannot load, and how to fix it."
+    )
 
 
 class HealthOut(BaseModel):

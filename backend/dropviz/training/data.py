@@ -69,6 +69,18 @@ class DatasetInfo:
     kind: DatasetKind
 
 
+def _idx_info(name: str, images: str) -> DatasetInfo:
+    return DatasetInfo(
+        name,
+        f"{images} from local IDX files, 28x28 pixels scaled to [0, 1]; the full "
+        "set has 60,000 training and 10,000 test images",
+        IMAGE_SHAPE[0] * IMAGE_SHAPE[1],
+        len(IDX_CLASS_NAMES[name]),
+        IMAGE_SHAPE,
+        "idx",
+    )
+
+
 DATASET_INFO: dict[str, DatasetInfo] = {
     "digits": DatasetInfo(
         "digits",
@@ -98,24 +110,8 @@ DATASET_INFO: dict[str, DatasetInfo] = {
     "gaussians": DatasetInfo(
         "gaussians", "three Gaussian blobs", 2, 3, None, "generated"
     ),
-    "mnist": DatasetInfo(
-        "mnist",
-        "MNIST handwritten digits from local IDX files, 28x28 pixels scaled to "
-        "[0, 1]; the full set has 60,000 training and 10,000 test images",
-        IMAGE_SHAPE[0] * IMAGE_SHAPE[1],
-        len(IDX_CLASS_NAMES["mnist"]),
-        IMAGE_SHAPE,
-        "idx",
-    ),
-    "fashion-mnist": DatasetInfo(
-        "fashion-mnist",
-        "Fashion-MNIST clothing images from local IDX files, 28x28 pixels scaled "
-        "to [0, 1]; the full set has 60,000 training and 10,000 test images",
-        IMAGE_SHAPE[0] * IMAGE_SHAPE[1],
-        len(IDX_CLASS_NAMES["fashion-mnist"]),
-        IMAGE_SHAPE,
-        "idx",
-    ),
+    "mnist": _idx_info("mnist", "MNIST handwritten digits"),
+    "fashion-mnist": _idx_info("fashion-mnist", "Fashion-MNIST clothing images"),
 }
 
 

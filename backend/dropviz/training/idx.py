@@ -223,22 +223,31 @@ def describe_idx_folder_problem(name: str, data_dir: Path | None) -> str | None:
     Only checks that the files exist; `load_idx_folder` checks their content.
     """
     expected = ", ".join(IDX_FILE_NAMES.values())
-    fix = (
-        f"Set DROPVIZ_DATA_DIR, or the run's data_dir, to a folder that contains "
-        f"{name}/ with the files {expected}, each raw or gzip-compressed with "
-        "the extension .gz. Nothing is downloaded."
+    compression = "Each file may be raw, or gzip-compressed with the extension .gz."
+    elsewhere = (
+        f"Or set DROPVIZ_DATA_DIR, or the run's data_dir, to another folder that "
+        f"contains {name}/. Nothing is downloaded."
     )
     if data_dir is None:
-        return f"{name} reads IDX files from a local folder, but none is set. {fix}"
+        return (
+            f"{name} reads IDX files from a local folder, but none is set. Set "
+            f"DROPVIZ_DATA_DIR, or the run's data_dir, to a folder whose subfolder "
+            f"{name}/ contains the files {expected}. {compression} Nothing is "
+            "downloaded."
+        )
     folder = data_dir / name
     if not folder.is_dir():
-        return f"{name} needs the folder {folder}, which does not exist. {fix}"
+        return (
+            f"{name} needs the folder {folder}, which does not exist. Create it "
+            f"with the files {expected}. {compression} {elsewhere}"
+        )
     _, missing = find_idx_files(folder)
     if missing:
-        verb = "is" if len(missing) == 1 else "are"
+        verb, pronoun = ("is", "it") if len(missing) == 1 else ("are", "them")
         return (
             f"{name} needs the files {expected} in {folder}, and "
-            f"{', '.join(missing)} {verb} missing. {fix}"
+            f"{', '.join(missing)} {verb} missing. Copy {pronoun} there. "
+            f"{compression} {elsewhere}"
         )
     return None
 
