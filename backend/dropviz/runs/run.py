@@ -160,7 +160,8 @@ class Run:
 
     def dataset_npz(self) -> bytes:
         """Return the run's train and test splits as `.npz` bytes."""
-        dataset = self.trainer.dataset  # never modified after loading: no lock
+        # Nothing modifies a data set after loading, so no lock is needed.
+        dataset = self.trainer.dataset
         arrays: dict[str, np.ndarray] = {
             "x_train": dataset.x_train,
             "y_train": dataset.y_train,

@@ -28,7 +28,8 @@ class TrainConfig:
 
     dataset: str = "digits"
     n_samples: int = 600  # 2-D data sets only; digits always has 1,797 images
-    noise: float = 0.2  # 2-D data sets only, in the units of the features
+    # 2-D data sets only, in the units of the points before standardization
+    noise: float = 0.2
     test_fraction: float = 0.25  # not for IDX data sets: they have a test file
     # IDX data sets only: the folder that contains mnist/ or fashion-mnist/
     data_dir: str | None = None
