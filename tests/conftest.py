@@ -16,6 +16,8 @@ import httpx
 import pytest
 from threadpoolctl import threadpool_limits
 
+from tests.idx_files import write_mnist_folder
+
 # One BLAS thread in the test process too, as the server uses: on a 2-core
 # machine a second thread competes with the server under test.
 threadpool_limits(limits=1)
@@ -87,9 +89,22 @@ def stop_server(server: LiveServer) -> None:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def idx_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The live server's DROPVIZ_DATA_DIR: a small mnist/ set, no fashion-mnist/.
+
+    The MNIST-shaped set has 200 training and 50 test images of 28x28 pixels.
+    """
+    data_dir = tmp_path_factory.mktemp("data")
+    write_mnist_folder(data_dir / "mnist", n_train=200, n_test=50, compress=True)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    tmp_path_factory: pytest.TempPathFactory, idx_data_dir: Path
+) -> Iterator[LiveServer]:
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    server = start_server(log_path)
+    server = start_server(log_path, {"DROPVIZ_DATA_DIR": str(idx_data_dir)})
     yield server
     stop_server(server)
     assert "Traceback" not in server.log(), server.log()

@@ -54,6 +54,27 @@ class Settings(BaseSettings):
     ws_max_size: int = Field(
         65_536, ge=1024, description="Largest message a client may send, in bytes."
     )
+    data_dir: Path | None = Field(
+        None,
+        description=(
+            "Folder with the subfolders mnist/ and fashion-mnist/, each holding the "
+            "four IDX files of its data set; None leaves those two sets unavailable."
+        ),
+    )
+    max_csv_bytes: int = Field(
+        20 * 1024 * 1024,
+        ge=1024,
+        description="Largest CSV upload, in bytes; a larger one gets 413.",
+    )
+    max_uploaded_datasets: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description=(
+            "Uploaded CSV data sets kept in memory at once; one more upload gets "
+            "409. Each takes up to 4 times its CSV size as float64 values."
+        ),
+    )
 
 
 @lru_cache

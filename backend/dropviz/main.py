@@ -12,8 +12,9 @@ from threadpoolctl import threadpool_limits
 
 from dropviz import __version__
 from dropviz.api.errors import install_error_handlers
-from dropviz.api.routes import evaluations, meta, runs, stream
+from dropviz.api.routes import datasets, evaluations, meta, runs, stream
 from dropviz.config import Settings, get_settings
+from dropviz.datasets.uploads import UploadStore
 from dropviz.runs.manager import RunManager
 
 logger = logging.getLogger(__name__)
@@ -27,10 +28,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The limit is process-wide, so the runs' worker threads inherit it.
         threadpool_limits(limits=settings.blas_threads)
         logger.info(
-            "dropviz started: version=%s blas_threads=%d max_running_runs=%d",
+            "dropviz started: version=%s blas_threads=%d max_running_runs=%d "
+            "data_dir=%s",
             __version__,
             settings.blas_threads,
             settings.max_running_runs,
+            settings.data_dir,
         )
         yield
         app.state.runs.shutdown()
@@ -44,10 +47,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.runs = RunManager(settings.max_running_runs, settings.max_merge_steps)
+    app.state.uploads = UploadStore(settings.max_uploaded_datasets)
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api")
     api.include_router(meta.router)
+    api.include_router(datasets.router)
     api.include_router(runs.router)
     api.include_router(evaluations.router)
     app.include_router(api)

@@ -44,3 +44,34 @@ def test_2d_sets_match_their_catalogue_entry(name: str) -> None:
     assert len(data.y_train) + len(data.y_test) == 200
     assert set(np.unique(data.y_train)) == set(range(info.n_classes))
     assert np.all(np.isfinite(data.x_train))
+
+
+@pytest.mark.parametrize("name", [d for d in DATASETS if d != "digits"])
+def test_2d_sets_standardized_with_train_statistics(name: str) -> None:
+    data = load_dataset(TrainConfig(dataset=name, n_samples=200))
+    assert data.feature_mean is not None
+    assert data.feature_scale is not None
+    assert np.allclose(data.x_train.mean(axis=0), 0.0, atol=1e-5)
+    assert np.allclose(data.x_train.std(axis=0), 1.0, atol=1e-5)
+    assert not np.allclose(data.x_test.mean(axis=0), 0.0, atol=1e-5)
+
+
+def test_digits_keeps_pixel_scale() -> None:
+    data = load_dataset(TrainConfig())
+    assert data.feature_mean is None
+    assert data.x_train.max() == 1.0
+
+
+def test_n_train_keeps_seeded_subset_of_training_split() -> None:
+    full = load_dataset(TrainConfig())
+    subset = load_dataset(TrainConfig(n_train=100))
+    assert len(subset.y_train) == 100
+    assert set(subset.train_index) <= set(full.train_index)
+    assert np.array_equal(subset.test_index, full.test_index)
+
+
+def test_split_indices_match_features() -> None:
+    data = load_dataset(TrainConfig())
+    assert len(data.train_index) == len(data.y_train)
+    assert len(data.test_index) == len(data.y_test)
+    assert not set(data.train_index) & set(data.test_index)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from dropviz.config import Settings
+from dropviz.datasets.uploads import UploadStore
 from dropviz.runs.manager import RunManager
 from dropviz.runs.run import Run
 
@@ -21,8 +22,14 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
+def get_uploads(request: Request) -> UploadStore:
+    uploads: UploadStore = request.app.state.uploads
+    return uploads
+
+
 ManagerDep = Annotated[RunManager, Depends(get_manager)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+UploadsDep = Annotated[UploadStore, Depends(get_uploads)]
 
 
 def get_run(run_id: str, manager: ManagerDep) -> Run:

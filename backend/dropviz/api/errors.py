@@ -3,12 +3,14 @@
 Validation errors keep FastAPI's shape, a list of {loc, msg, type, input}, but
 each `msg` names the field and the rejected value, and `input` is made
 JSON-safe: a NaN or an infinity echoed back would otherwise make the error
-response itself fail to serialize.
+response itself fail to serialize. A DatasetError (a missing or invalid data
+file, or a bad CSV cell) gets the same shape and status 422.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from typing import Any
 
@@ -16,8 +18,12 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from dropviz.datasets.uploads import UploadLimitError, UploadNotFoundError
 from dropviz.runs.manager import RunLimitError, RunNotFoundError
 from dropviz.runs.run import RunStateError
+from dropviz.training.errors import DatasetError
+
+logger = logging.getLogger(__name__)
 
 
 def _json_safe(value: Any) -> Any:
@@ -77,6 +83,37 @@ async def _run_not_found(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _dataset_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DatasetError)
+    logger.info(
+        "dataset rejected: method=%s path=%s type=%s loc=%s",
+        request.method,
+        request.url.path,
+        exc.kind,
+        list(exc.loc),
+    )
+    entry = {
+        "loc": list(exc.loc),
+        "msg": exc.message,
+        "type": exc.kind,
+        "input": _json_safe(exc.value),
+    }
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": [entry]}
+    )
+
+
+async def _upload_not_found(request: Request, exc: Exception) -> JSONResponse:
+    name = exc.args[0] if exc.args else "?"
+    return JSONResponse(
+        status_code=status.HTTP_404_NOT_FOUND,
+        content={
+            "detail": f"Uploaded data set {name!r} not found; GET /api/datasets "
+            "lists the data sets."
+        },
+    )
+
+
 async def _conflict(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         status_code=status.HTTP_409_CONFLICT, content={"detail": str(exc)}
@@ -88,3 +125,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RunNotFoundError, _run_not_found)
     app.add_exception_handler(RunStateError, _conflict)
     app.add_exception_handler(RunLimitError, _conflict)
+    app.add_exception_handler(DatasetError, _dataset_error)
+    app.add_exception_handler(UploadNotFoundError, _upload_not_found)
+    app.add_exception_handler(UploadLimitError, _conflict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -15,8 +16,8 @@ from pydantic import (
 )
 
 from dropviz.runs.evaluations import EvaluationRequest
-from dropviz.training.config import TrainConfig
-from dropviz.training.data import DATASET_INFO
+from dropviz.training.config import IDX_DATASETS, TrainConfig, is_csv_dataset
+from dropviz.training.data import DATASET_INFO, DatasetKind
 from dropviz.training.ensemble import MC_GRID
 
 MAX_UNITS_PER_LAYER = 4096
@@ -34,8 +35,13 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: Literal["digits", "moons", "circles", "xor", "spiral", "gaussians"] = (
-        Field(_DEFAULTS.dataset, description="Data set to train on.")
+    dataset: str = Field(
+        _DEFAULTS.dataset,
+        max_length=64,
+        description=(
+            "Data set to train on: a name from GET /api/datasets, such as digits, "
+            "mnist or csv:3f2a9c1b04de for an uploaded CSV."
+        ),
     )
     n_samples: StrictInt = Field(
         _DEFAULTS.n_samples, ge=20, le=100_000, description="Samples of a 2-D data set."
@@ -47,7 +53,30 @@ class RunConfig(BaseModel):
         _DEFAULTS.test_fraction,
         ge=0.05,
         le=0.9,
-        description="Share of samples held out.",
+        description="Share of samples held out; mnist and fashion-mnist use their "
+        "test files instead.",
+    )
+    # NOTE: data_dir lets any client of the API make the server read the four
+    # IDX file names in any folder that the server may read. That is accepted
+    # while the server has no authentication and binds 127.0.0.1 by default.
+    data_dir: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description=(
+            "mnist and fashion-mnist only: absolute path of the folder that "
+            "contains mnist/ or fashion-mnist/ with the IDX files. Null uses the "
+            "server's DROPVIZ_DATA_DIR."
+        ),
+    )
+    n_train: StrictInt | None = Field(
+        _DEFAULTS.n_train,
+        ge=1,
+        le=10_000_000,
+        description=(
+            "Train on a seeded random subset of at most this many training "
+            "examples; null uses all of them."
+        ),
     )
     hidden_sizes: list[Annotated[StrictInt, Field(ge=1, le=MAX_UNITS_PER_LAYER)]] = (
         Field(
@@ -174,6 +203,34 @@ class RunConfig(BaseModel):
         description="Training pace; null trains at full speed.",
     )
 
+    @field_validator("dataset")
+    @classmethod
+    def _check_dataset(cls, dataset: str) -> str:
+        if dataset not in DATASET_INFO and not is_csv_dataset(dataset):
+            raise ValueError(
+                f"use one of {', '.join(DATASET_INFO)}, or csv:<id> for an "
+                "uploaded CSV; GET /api/datasets lists them"
+            )
+        return dataset
+
+    @field_validator("data_dir")
+    @classmethod
+    def _check_data_dir(cls, data_dir: str | None, info: ValidationInfo) -> str | None:
+        if data_dir is None:
+            return None
+        dataset = info.data.get("dataset")
+        if dataset is not None and dataset not in IDX_DATASETS:
+            raise ValueError(
+                f"data_dir applies to {' and '.join(IDX_DATASETS)} only, not to "
+                f"dataset {dataset!r}; leave it unset"
+            )
+        if "\x00" in data_dir or not Path(data_dir).is_absolute():
+            raise ValueError(
+                "use an absolute path, such as /srv/dropviz-data; a relative path "
+                "would depend on the server's working directory"
+            )
+        return data_dir
+
     @field_validator("hidden_sizes")
     @classmethod
     def _check_parameter_count(
@@ -181,18 +238,16 @@ class RunConfig(BaseModel):
     ) -> list[int]:
         dataset = info.data.get("dataset")
         if dataset not in DATASET_INFO:
-            return hidden_sizes  # the dataset field reports its own error
-        sizes = [
-            DATASET_INFO[dataset].n_features,
-            *hidden_sizes,
-            DATASET_INFO[dataset].n_classes,
-        ]
-        count = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
-        if count > MAX_PARAMETERS:
-            raise ValueError(
-                f"these layers give {count:,} parameters and the maximum is "
-                f"{MAX_PARAMETERS:,}; use fewer or smaller layers"
-            )
+            # The dataset field reports its own error, and the server checks an
+            # upload's layer sizes when it loads the upload.
+            return hidden_sizes
+        check_parameter_count(
+            [
+                DATASET_INFO[dataset].n_features,
+                *hidden_sizes,
+                DATASET_INFO[dataset].n_classes,
+            ]
+        )
         return hidden_sizes
 
     @field_validator("hidden_drop_rates")
@@ -224,6 +279,18 @@ class RunConfig(BaseModel):
         if values["hidden_drop_rates"] is not None:
             values["hidden_drop_rates"] = tuple(values["hidden_drop_rates"])
         return TrainConfig(**values)
+
+
+def check_parameter_count(layer_sizes: list[int]) -> None:
+    """Raise ValueError when a network of these layer sizes passes MAX_PARAMETERS."""
+    count = sum(
+        (a + 1) * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:], strict=True)
+    )
+    if count > MAX_PARAMETERS:
+        raise ValueError(
+            f"these layers give {count:,} parameters and the maximum is "
+            f"{MAX_PARAMETERS:,}; use fewer or smaller layers"
+        )
 
 
 class SpeedUpdate(BaseModel):
@@ -280,11 +347,21 @@ class MetricsOut(BaseModel):
 
 
 class DatasetOut(BaseModel):
-    name: str
+    name: str = Field(description="Value for a run's `dataset` field.")
     description: str
     n_features: int
     n_classes: int
     input_shape: list[int] | None
+    kind: DatasetKind = Field(
+        description=(
+            "bundled ships with scikit-learn, generated is drawn from n_samples "
+            "and noise, idx is read from the data folder, csv was uploaded."
+        )
+    )
+    available: bool = Field(description="False when the data set's files are missing.")
+    hint: str | None = Field(
+        description="Why an unavailable data set cannot load, and how to fix it."
+    )
 
 
 class HealthOut(BaseModel):

@@ -24,6 +24,7 @@ from dropviz.runs.evaluations import EvaluationJob, EvaluationRequest, start_job
 from dropviz.streaming.frames import encode_snapshot
 from dropviz.streaming.hub import ClientQueue, StreamHub
 from dropviz.training.config import TrainConfig
+from dropviz.training.data import Dataset
 from dropviz.training.ensemble import Network, check_enumerable
 from dropviz.training.records import EpochMetrics, StepRecord
 from dropviz.training.trainer import Trainer
@@ -67,10 +68,11 @@ class Run:
         config: TrainConfig,
         max_steps_per_second: float | None = None,
         max_merge_steps: int = 20_000,
+        dataset: Dataset | None = None,
     ) -> None:
         self.id = run_id
         self.config = config
-        self.trainer = Trainer(config)
+        self.trainer = Trainer(config, dataset)
         stream_scope = (
             "weights" if config.variant == "dropconnect" else config.mask_scope
         )
@@ -216,6 +218,28 @@ class Run:
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)  # type: ignore[arg-type]
         return step, buffer.getvalue()
+
+    def dataset_npz(self) -> bytes:
+        """Return the run's train and test splits as `.npz` bytes."""
+        # Nothing modifies a data set after loading, so no lock is needed.
+        dataset = self.trainer.dataset
+        arrays: dict[str, np.ndarray] = {
+            "x_train": dataset.x_train,
+            "y_train": dataset.y_train,
+            "x_test": dataset.x_test,
+            "y_test": dataset.y_test,
+            "train_index": dataset.train_index,
+            "test_index": dataset.test_index,
+            "class_names": np.array(dataset.class_names, dtype=np.str_),
+        }
+        if dataset.feature_mean is not None and dataset.feature_scale is not None:
+            arrays["feature_mean"] = dataset.feature_mean
+            arrays["feature_scale"] = dataset.feature_scale
+        if dataset.feature_names is not None:
+            arrays["feature_names"] = np.array(dataset.feature_names, dtype=np.str_)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        return buffer.getvalue()
 
     def summary(self) -> dict[str, Any]:
         """Return the run's state as plain JSON-safe Python values."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 Activation = Literal["relu", "tanh", "sigmoid"]
 MaskScope = Literal["per-step", "per-example"]
-DatasetName = Literal["digits", "moons", "circles", "xor", "spiral", "gaussians"]
 Variant = Literal["dropout", "dropconnect"]
 Scaling = Literal["inverted", "classic"]
 OptimizerName = Literal["sgd", "momentum", "nesterov", "adam"]
@@ -22,6 +22,10 @@ SCALINGS: tuple[str, ...] = ("inverted", "classic")
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adam")
 SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine")
 INITS: tuple[str, ...] = ("auto", "he", "glorot")
+IDX_DATASETS: tuple[str, ...] = ("mnist", "fashion-mnist")  # IDX files in data_dir
+# An uploaded CSV is named "csv:" and 12 hexadecimal digits, for example
+# "csv:3f2a9c1b04de"; the server assigns the id at upload.
+CSV_DATASET_PATTERN = re.compile(r"csv:[0-9a-f]{12}")
 
 
 @dataclass(frozen=True)
@@ -32,10 +36,14 @@ class TrainConfig:
     weights. Drop rates are probabilities of dropping a unit, in [0, 1).
     """
 
-    dataset: DatasetName = "digits"
+    dataset: str = "digits"
     n_samples: int = 600  # 2-D data sets only; digits always has 1,797 images
-    noise: float = 0.2  # 2-D data sets only, in the units of the features
-    test_fraction: float = 0.25
+    # 2-D data sets only, in the units of the points before standardization
+    noise: float = 0.2
+    test_fraction: float = 0.25  # not for IDX data sets: they have a test file
+    # IDX data sets only: the folder that contains mnist/ or fashion-mnist/
+    data_dir: str | None = None
+    n_train: int | None = None  # at most this many training examples; None: all
     hidden_sizes: tuple[int, ...] = (128, 128)
     activation: Activation = "relu"
     input_drop_rate: float = 0.2
@@ -69,8 +77,8 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        _check_dataset(self.dataset, self.data_dir)
         choices = {
-            "dataset": (self.dataset, DATASETS),
             "activation": (self.activation, ACTIVATIONS),
             "mask_scope": (self.mask_scope, MASK_SCOPES),
             "variant": (self.variant, VARIANTS),
@@ -89,6 +97,10 @@ class TrainConfig:
             raise ValueError(
                 "hidden_sizes must list at least one positive size, "
                 f"got {self.hidden_sizes!r}."
+            )
+        if self.n_train is not None and self.n_train < 1:
+            raise ValueError(
+                f"n_train must be at least 1 or None, got {self.n_train!r}."
             )
         rates = [("input_drop_rate", self.input_drop_rate)]
         rates.append(("hidden_drop_rate", self.hidden_drop_rate))
@@ -166,3 +178,20 @@ class TrainConfig:
         if self.hidden_drop_rates is not None:
             values["hidden_drop_rates"] = list(self.hidden_drop_rates)
         return values
+
+
+def is_csv_dataset(name: str) -> bool:
+    return CSV_DATASET_PATTERN.fullmatch(name) is not None
+
+
+def _check_dataset(name: str, data_dir: str | None) -> None:
+    if name not in DATASETS + IDX_DATASETS and not is_csv_dataset(name):
+        raise ValueError(
+            f"dataset must be one of {', '.join(DATASETS + IDX_DATASETS)}, or "
+            f"csv:<id> for an uploaded CSV; got {name!r}."
+        )
+    if data_dir is not None and name not in IDX_DATASETS:
+        raise ValueError(
+            f"data_dir applies to {' and '.join(IDX_DATASETS)} only, not to "
+            f"dataset {name!r}; leave it unset."
+        )

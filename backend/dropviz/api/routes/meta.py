@@ -1,12 +1,11 @@
-"""Health, defaults and the data set catalogue."""
+"""Health and defaults."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from dropviz import __version__
-from dropviz.api.schemas import DatasetOut, HealthOut, RunConfig
-from dropviz.training.data import DATASET_INFO
+from dropviz.api.schemas import HealthOut, RunConfig
 
 router = APIRouter(tags=["meta"])
 
@@ -20,17 +19,3 @@ def read_health() -> HealthOut:
 def read_defaults() -> RunConfig:
     """Return the configuration that an empty `POST /api/runs` body creates."""
     return RunConfig()
-
-
-@router.get("/datasets")
-def read_datasets() -> list[DatasetOut]:
-    return [
-        DatasetOut(
-            name=info.name,
-            description=info.description,
-            n_features=info.n_features,
-            n_classes=info.n_classes,
-            input_shape=list(info.input_shape) if info.input_shape else None,
-        )
-        for info in DATASET_INFO.values()
-    ]

@@ -8,22 +8,63 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 
-from dropviz.api.deps import ManagerDep, RunDep
-from dropviz.api.schemas import EpochOut, MetricsOut, RunConfig, RunOut, SpeedUpdate
+from dropviz.api.deps import ManagerDep, RunDep, SettingsDep, UploadsDep
+from dropviz.api.schemas import (
+    EpochOut,
+    MetricsOut,
+    RunConfig,
+    RunOut,
+    SpeedUpdate,
+    check_parameter_count,
+)
+from dropviz.datasets.catalogue import load_run_dataset
+from dropviz.training.data import Dataset
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_run(manager: ManagerDep, config: RunConfig | None = None) -> RunOut:
-    """Create a run; an empty body `{}` (or none) gives the dashboard's defaults."""
+async def create_run(
+    manager: ManagerDep,
+    settings: SettingsDep,
+    uploads: UploadsDep,
+    config: RunConfig | None = None,
+) -> RunOut:
+    """Create a run; an empty body `{}` (or none) gives the dashboard's defaults.
+
+    A missing or invalid data file gets 422 naming the file and the fix.
+    """
     config = config or RunConfig()
     # Loading the data set and drawing initial weights can take a moment.
+    train_config, dataset = await run_in_threadpool(
+        load_run_dataset, config.to_train_config(), settings, uploads
+    )
+    _check_layer_sizes(dataset, config)
     run = await run_in_threadpool(
-        manager.create, config.to_train_config(), config.max_steps_per_second
+        manager.create, train_config, config.max_steps_per_second, dataset
     )
     return RunOut.model_validate(run.summary())
+
+
+def _check_layer_sizes(dataset: Dataset, config: RunConfig) -> None:
+    # RunConfig checks the built-in data sets; an upload's size is known only now.
+    try:
+        check_parameter_count(
+            [dataset.n_features, *config.hidden_sizes, dataset.n_classes]
+        )
+    except ValueError as exc:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("body", "hidden_sizes"),
+                    "msg": str(exc),
+                    "input": config.hidden_sizes,
+                }
+            ]
+        ) from None
 
 
 @router.get("")
@@ -91,6 +132,28 @@ def read_weights(run: RunDep) -> Response:
     """Download the current weights and biases as `.npz` (W0, b0, W1, b1, ...)."""
     step, payload = run.weights_npz()
     filename = f"dropviz-{run.id}-step{step}.npz"
+    return Response(
+        content=payload,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get(
+    "/{run_id}/data",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def read_data(run: RunDep) -> Response:
+    """Download the run's two splits as `.npz`, as the network receives them.
+
+    Arrays: x_train and x_test (float32), y_train and y_test (int64 class
+    indices), train_index and test_index (the source rows of each split), and
+    class_names. Standardized data adds feature_mean and feature_scale
+    (float64), and a CSV adds feature_names. All of MNIST is about 220 MB.
+    """
+    payload = run.dataset_npz()
+    filename = f"dropviz-{run.id}-data.npz"
     return Response(
         content=payload,
         media_type="application/octet-stream",
