@@ -121,3 +121,15 @@ def test_evaluation_progress_arrives_on_stream(
             events = [e for e in events if e["type"] == "evaluation"]
         assert events[-1]["status"] == "done"
         assert events[-1]["progress"] == 1.0
+
+
+def test_exact_evaluation_without_layers_returns_422(api: httpx.Client) -> None:
+    no_dropout = {"hidden_sizes": [8], "input_drop_rate": 0.0, "hidden_drop_rate": 0.0}
+    for body, run_body in [
+        ({"rule": "exact", "layers": []}, SMALL),
+        ({"rule": "exact"}, no_dropout),
+    ]:
+        run_id = api.post("/api/runs", json=run_body).json()["id"]
+        response = api.post(f"/api/runs/{run_id}/evaluate", json=body)
+        assert response.status_code == 422, response.text
+        assert "no layer to enumerate" in response.json()["detail"][0]["msg"]

@@ -226,3 +226,33 @@ def test_weights_download_is_npz_with_every_layer(api: httpx.Client) -> None:
     assert [w.shape for w in weights] == list(zip(sizes[:-1], sizes[1:], strict=True))
     assert [b.shape for b in biases] == [(n,) for n in sizes[1:]]
     assert all(w.dtype == np.float32 for w in weights)
+
+
+def test_tiny_speed_returns_422(api: httpx.Client) -> None:
+    response = api.post("/api/runs", json={"max_steps_per_second": 1e-300})
+    assert response.status_code == 422
+    run_id = api.post("/api/runs", json={}).json()["id"]
+    response = api.patch(f"/api/runs/{run_id}", json={"max_steps_per_second": 1e-20})
+    assert response.status_code == 422
+    assert "max_steps_per_second" in response.json()["detail"][0]["msg"]
+
+
+def test_malformed_json_message_names_position(api: httpx.Client) -> None:
+    response = api.post(
+        "/api/runs",
+        content='{"epochs": }',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    message = response.json()["detail"][0]["msg"]
+    assert message.startswith("The request body is not valid JSON")
+    assert "character" in message
+
+
+def test_wrong_content_type_message_names_it(api: httpx.Client) -> None:
+    response = api.post(
+        "/api/runs", content="{}", headers={"content-type": "text/plain"}
+    )
+    assert response.status_code in (415, 422)
+    if response.status_code == 422:
+        assert "text/plain" in response.json()["detail"][0]["msg"]

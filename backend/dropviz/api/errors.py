@@ -38,16 +38,31 @@ def _json_safe(value: Any) -> Any:
     return repr(value)
 
 
-def _describe(error: dict[str, Any]) -> dict[str, Any]:
+def _describe(error: dict[str, Any], content_type: str) -> dict[str, Any]:
     loc = [part for part in error.get("loc", ()) if part != "body"]
     field = ".".join(str(part) for part in loc) or "body"
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    message = message.rstrip(".")
     entry = {
         "loc": list(error.get("loc", ())),
         "type": error.get("type"),
         "input": _json_safe(error.get("input")),
     }
-    if error.get("type") == "missing":
+    if error.get("type") == "json_invalid":
+        # FastAPI puts the character offset of the syntax error in loc.
+        reason = (error.get("ctx") or {}).get("error", "syntax error")
+        position = loc[0] if loc else "?"
+        entry["msg"] = (
+            f"The request body is not valid JSON: {reason} at character {position}. "
+            "Send a JSON object."
+        )
+    elif isinstance(error.get("input"), bytes):
+        entry["input"] = None
+        entry["msg"] = (
+            f"The request body was sent as {content_type or 'no content type'}; "
+            "send a JSON object with Content-Type: application/json."
+        )
+    elif error.get("type") == "missing":
         entry["msg"] = f"{field} is missing. {message}."
     elif error.get("type") == "extra_forbidden":
         entry["msg"] = f"{field} is not a known field; remove it or check its spelling."
@@ -69,7 +84,8 @@ def _short_json(value: Any) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = [_describe(dict(error)) for error in exc.errors()]
+    content_type = request.headers.get("content-type", "")
+    details = [_describe(dict(error), content_type) for error in exc.errors()]
     return JSONResponse(
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": details}
     )

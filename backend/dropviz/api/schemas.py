@@ -198,9 +198,9 @@ class RunConfig(BaseModel):
     )
     max_steps_per_second: FiniteFloat | None = Field(
         None,
-        gt=0.0,
+        ge=0.01,
         le=100_000.0,
-        description="Training pace; null trains at full speed.",
+        description="Steps per second, at least 0.01; null trains at full speed.",
     )
 
     @field_validator("dataset")
@@ -298,9 +298,9 @@ class SpeedUpdate(BaseModel):
 
     max_steps_per_second: FiniteFloat | None = Field(
         ...,
-        gt=0.0,
+        ge=0.01,
         le=100_000.0,
-        description="Training pace; null trains at full speed.",
+        description="Steps per second, at least 0.01; null trains at full speed.",
     )
 
 

@@ -181,7 +181,6 @@ class Run:
             while len(self.evaluations) > MAX_KEPT_EVALUATIONS:
                 oldest = next(iter(self.evaluations))
                 self.evaluations.pop(oldest).cancel()
-        start_job(job, network, x, labels, self._publish_evaluation)
         logger.info(
             "evaluation started: run_id=%s job_id=%s rule=%s step=%d",
             self.id,
@@ -189,6 +188,7 @@ class Run:
             request.rule,
             step,
         )
+        start_job(job, network, x, labels, self._publish_evaluation)
         return job
 
     def _publish_evaluation(self, job: EvaluationJob) -> None:

@@ -192,13 +192,18 @@ def check_enumerable(network: Network, layers: Sequence[int] | None) -> list[int
     if network.variant != "dropout":
         raise ValueError("exact enumeration covers unit dropout only, not DropConnect")
     chosen = enumerable_layers(network, layers)
+    if not chosen:
+        raise ValueError(
+            "no layer to enumerate: the run has no dropout, or layers is empty; "
+            "name at least one unit layer"
+        )
     sizes = _layer_sizes(network)
     n_units = sum(sizes[layer] for layer in chosen)
     if n_units > MAX_ENUMERATED_UNITS:
         raise ValueError(
             f"layers {chosen} have {n_units} droppable units; exact enumeration "
             f"handles at most {MAX_ENUMERATED_UNITS} "
-            f"({2**MAX_ENUMERATED_UNITS:,} masks). Choose fewer layers or use MC."
+            f"({2**MAX_ENUMERATED_UNITS:,} masks); choose fewer layers or use MC"
         )
     return chosen
 

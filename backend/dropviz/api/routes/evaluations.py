@@ -35,7 +35,7 @@ async def evaluate_run(
             detail=[
                 {
                     "loc": ["body", field],
-                    "msg": f"{field}: {exc}.",
+                    "msg": f"{field}: {str(exc).rstrip('.')}.",
                     "type": "value_error",
                     "input": body.layers if field == "layers" else body.rule,
                 }
