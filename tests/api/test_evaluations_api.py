@@ -133,3 +133,50 @@ def test_exact_evaluation_without_layers_returns_422(api: httpx.Client) -> None:
         response = api.post(f"/api/runs/{run_id}/evaluate", json=body)
         assert response.status_code == 422, response.text
         assert "no layer to enumerate" in response.json()["detail"][0]["msg"]
+
+
+def test_predict_grid_on_moons(api: httpx.Client) -> None:
+    body = {"dataset": "moons", "n_samples": 200, "hidden_sizes": [16, 16]}
+    run_id = _trained_run(api, body, steps=40)
+    response = api.post(
+        f"/api/runs/{run_id}/predict", json={"grid": 10, "k": 20, "subnetworks": 2}
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["n_points"] == 100
+    assert len(result["grid"]["x"]) == len(result["grid"]["y"]) == 10
+    assert len(result["weight_scaling"]) == 100
+    assert all(abs(sum(row) - 1.0) < 1e-4 for row in result["mc"]["mean"])
+    assert len(result["mc"]["entropy"]) == 100
+    assert min(result["mc"]["variance"]) >= 0.0
+    sources = [member["source"] for member in result["subnetworks"]]
+    assert sources == ["last_trained", "sampled", "sampled"]
+    assert result["subnetworks"][0]["step"] == 39
+
+
+def test_predict_split_examples_returns_labels(api: httpx.Client) -> None:
+    run_id = _trained_run(api, SMALL, steps=5)
+    response = api.post(
+        f"/api/runs/{run_id}/predict", json={"split": "test", "count": 12, "k": 5}
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert len(result["labels"]) == 12
+    assert len(result["weight_scaling"][0]) == 10
+
+
+def test_predict_invalid_requests_return_422(api: httpx.Client) -> None:
+    run_id = api.post("/api/runs", json=SMALL).json()["id"]
+    cases = [
+        ({}, "body"),
+        ({"grid": 10}, "grid"),  # digits has 64 features, not 2
+        ({"points": [[0.0, 1.0]]}, "points"),
+        ({"points": [[0.0] * 64, [0.0]]}, "points"),
+        ({"points": [[0.0] * 64] * 2001, "k": 1000}, "k"),
+        ({"points": [[0.0] * 64], "grid": 5}, "body"),
+    ]
+    for body, field in cases:
+        response = api.post(f"/api/runs/{run_id}/predict", json=body)
+        assert response.status_code == 422, (body, response.text)
+        detail = response.json()["detail"]
+        assert any(field in error["loc"] or field == "body" for error in detail), detail

@@ -13,6 +13,7 @@ from pydantic import (
     StrictInt,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from dropviz.runs.evaluations import EvaluationRequest
@@ -433,3 +434,63 @@ class EvaluationOut(BaseModel):
     progress: float
     result: dict[str, Any] | None
     error: str | None
+
+
+MAX_PREDICT_WORK = 2_000_000  # points times k: one MC pass over this many rows
+
+
+class PredictIn(BaseModel):
+    """Points to predict: explicit `points`, a `grid` over a 2-D data set, or
+    the first `count` examples of a split."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    points: list[list[FiniteFloat]] | None = Field(
+        None,
+        max_length=20_000,
+        description="Rows of features in the model's (standardized) space.",
+    )
+    grid: StrictInt | None = Field(
+        None,
+        ge=4,
+        le=200,
+        description=(
+            "Points per axis of a grid over the data's range; 2-feature data sets only."
+        ),
+    )
+    split: Literal["test", "train"] | None = Field(
+        None, description="Predict on this split's examples instead of points."
+    )
+    count: StrictInt = Field(
+        100,
+        ge=1,
+        le=2000,
+        description="Examples of `split` to predict, from the first.",
+    )
+    k: StrictInt = Field(50, ge=1, le=1000, description="Sub-networks MC averages.")
+    seed: StrictInt = Field(0, ge=0, le=2**32 - 1)
+    subnetworks: StrictInt = Field(
+        0, ge=0, le=16, description="Freshly sampled sub-networks to report one by one."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PredictIn:
+        given = [name for name in ("points", "grid", "split") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of points, grid or split; got {given or 'none'}"
+            )
+        return self
+
+
+class PredictOut(BaseModel):
+    n_points: int
+    grid: dict[str, list[float]] | None = Field(
+        None, description="Axis coordinates of a grid request: x then y, row-major."
+    )
+    labels: list[int] | None = Field(
+        None, description="True classes of split examples."
+    )
+    weight_scaling: list[list[float]]
+    mc: dict[str, Any]
+    subnetworks: list[dict[str, Any]]

@@ -23,8 +23,11 @@ from dropviz.training.ensemble import (
     Network,
     RuleScore,
     exact_ensemble,
+    masked_logits,
     mc_curve,
     mc_spread,
+    mc_statistics,
+    sampled_logits,
     softmax,
     weight_scaling_logits,
 )
@@ -200,3 +203,64 @@ def _score(
         "predicted": probabilities.argmax(axis=1).tolist(),
         "confidence": [round(float(p), 5) for p in probabilities.max(axis=1)],
     }
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """Predictions of the ensemble and of single sub-networks on given points."""
+
+    points: np.ndarray  # (n_points, n_features) in the model's feature space
+    k: int = 50
+    seed: int = 0
+    subnetworks: int = 0  # freshly sampled sub-networks to report one by one
+
+
+def predict(
+    network: Network,
+    request: PredictRequest,
+    last_masks: list[np.ndarray] | None,
+    step: int,
+) -> dict[str, Any]:
+    """Return weight scaling's and MC's probabilities, MC's uncertainty, and the
+    predictions of the last trained and of freshly sampled sub-networks."""
+    x = request.points.astype(network.params.weights[0].dtype)
+    rng = np.random.default_rng(request.seed)
+    statistics = mc_statistics(network, x, request.k, rng)
+    members: list[dict[str, Any]] = []
+    if last_masks is not None:
+        members.append(
+            {
+                "source": "last_trained",
+                "step": step - 1,
+                "probabilities": _rounded(
+                    softmax(masked_logits(network, x, last_masks))
+                ),
+            }
+        )
+    for index in range(request.subnetworks):
+        logits = sampled_logits(network, x, rng).astype(np.float64)
+        members.append(
+            {
+                "source": "sampled",
+                "index": index,
+                "probabilities": _rounded(softmax(logits)),
+            }
+        )
+    return {
+        "n_points": int(len(x)),
+        "weight_scaling": _rounded(softmax(weight_scaling_logits(network, x))),
+        "mc": {
+            "k": request.k,
+            "seed": request.seed,
+            "mean": _rounded(statistics.mean),
+            "geometric": _rounded(statistics.geometric),
+            "variance": [round(float(v), 6) for v in statistics.variance],
+            "entropy": [round(float(v), 6) for v in statistics.entropy],
+        },
+        "subnetworks": members,
+    }
+
+
+def _rounded(probabilities: np.ndarray) -> list[list[float]]:
+    # Five decimals keep the JSON of a 100 x 100 grid near a megabyte.
+    return np.round(probabilities.astype(np.float64), 5).tolist()  # type: ignore[no-any-return]

@@ -150,15 +150,16 @@ class Run:
             )
             return snapshot, self.hub.add_client(loop)
 
-    def start_evaluation(self, request: EvaluationRequest) -> EvaluationJob:
-        """Start ensemble inference on a copy of the current weights.
+    def network_snapshot(self) -> tuple[Network, int, list[np.ndarray] | None]:
+        """Copy the weights for inference without holding up training.
 
-        Raises ValueError when the request does not fit this run (exact
-        enumeration of a DropConnect run or of too many units).
+        Returns the network, the steps completed, and the masks of the last
+        step when it trained one per-step unit sub-network (else None).
         """
         with self._state_lock:
             params = self.trainer.params.copy()
             step = self.trainer.step_count
+            last = self.last_step
         config = self.config
         network = Network(
             params,
@@ -167,6 +168,18 @@ class Run:
             config.scaling,
             config.variant,
         )
+        last_masks = None
+        if last is not None and last.masks and last.batch_rows == 1:
+            last_masks = last.masks
+        return network, step, last_masks
+
+    def start_evaluation(self, request: EvaluationRequest) -> EvaluationJob:
+        """Start ensemble inference on a copy of the current weights.
+
+        Raises ValueError when the request does not fit this run (exact
+        enumeration of a DropConnect run or of too many units).
+        """
+        network, step, _ = self.network_snapshot()
         if request.rule == "exact":
             check_enumerable(network, request.layers)
         dataset = self.trainer.dataset

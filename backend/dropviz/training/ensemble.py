@@ -334,3 +334,41 @@ def mc_spread(errors: np.ndarray) -> tuple[list[float], list[float]]:
         errors.std(axis=0, ddof=1) if errors.shape[0] > 1 else np.zeros(errors.shape[1])
     )
     return [float(v) for v in means], [float(v) for v in spreads]
+
+
+@dataclass
+class McStatistics:
+    """Per-example statistics of k sampled sub-networks' predictions."""
+
+    mean: np.ndarray  # arithmetic mean of probabilities: (n_examples, n_classes)
+    geometric: np.ndarray  # softmax of the mean logits: (n_examples, n_classes)
+    variance: np.ndarray  # across draws, averaged over classes: (n_examples,)
+    entropy: np.ndarray  # of the mean prediction, in nats: (n_examples,)
+
+
+def mc_statistics(
+    network: Network, x: np.ndarray, k: int, rng: np.random.Generator
+) -> McStatistics:
+    """Average k sampled sub-networks, keeping running sums only."""
+    n_classes = network.params.weights[-1].shape[1]
+    total = np.zeros((len(x), n_classes))
+    total_squares = np.zeros_like(total)
+    logit_total = np.zeros_like(total)
+    for _ in range(k):
+        logits = sampled_logits(network, x, rng).astype(np.float64)
+        probabilities = softmax(logits)
+        total += probabilities
+        total_squares += probabilities * probabilities
+        logit_total += logits
+    mean = total / k
+    variance = np.maximum(total_squares / k - mean * mean, 0.0).mean(axis=1)
+    entropy = -np.sum(mean * np.log(np.clip(mean, 1e-12, None)), axis=1)
+    return McStatistics(mean, softmax(logit_total / k), variance, entropy)
+
+
+def masked_logits(
+    network: Network, x: np.ndarray, masks: Sequence[np.ndarray]
+) -> np.ndarray:
+    """Return the logits of the sub-network that per-step unit `masks` select."""
+    scales = dropout.mask_scales(masks, network.keep_probs, x.dtype, network.scaling)
+    return forward(network.params, x, network.activation, scales).logits

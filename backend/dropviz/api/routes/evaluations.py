@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from dropviz.api.deps import RunDep
-from dropviz.api.schemas import EvaluationIn, EvaluationOut
-from dropviz.runs.evaluations import EvaluationJob, JobStatus
+from dropviz.api.schemas import (
+    MAX_PREDICT_WORK,
+    EvaluationIn,
+    EvaluationOut,
+    PredictIn,
+    PredictOut,
+)
+from dropviz.runs.evaluations import EvaluationJob, JobStatus, PredictRequest, predict
 from dropviz.runs.run import Run
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["evaluations"])
@@ -30,17 +37,8 @@ async def evaluate_run(
         job = await run_in_threadpool(run.start_evaluation, body.to_request())
     except ValueError as exc:
         field = "layers" if body.rule == "exact" else "rule"
-        raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=[
-                {
-                    "loc": ["body", field],
-                    "msg": f"{field}: {str(exc).rstrip('.')}.",
-                    "type": "value_error",
-                    "input": body.layers if field == "layers" else body.rule,
-                }
-            ],
-        ) from exc
+        value = body.layers if field == "layers" else body.rule
+        raise _unprocessable(field, str(exc).rstrip("."), value) from exc
     await run_in_threadpool(job.wait, body.wait_seconds)
     if job.status == JobStatus.RUNNING:
         response.status_code = status.HTTP_202_ACCEPTED
@@ -81,3 +79,82 @@ def _job(run: Run, job_id: str) -> EvaluationJob:
             ),
         )
     return job
+
+
+@router.post("/predict")
+def predict_run(run: RunDep, body: PredictIn) -> PredictOut:
+    """Predict with weight scaling, MC averaging and single sub-networks.
+
+    For decision maps, `grid` spans the run's data (train and test) plus a
+    margin of a quarter of its range on each side.
+    """
+    network, step, last_masks = run.network_snapshot()
+    dataset = run.trainer.dataset
+    grid_axes = None
+    labels = None
+    if body.points is not None:
+        widths = {len(row) for row in body.points}
+        if widths != {dataset.n_features}:
+            raise _unprocessable(
+                "points",
+                f"each point needs {dataset.n_features} features (the run's input "
+                f"width); got rows of {sorted(widths)}",
+                sorted(widths),
+            )
+        points = np.asarray(body.points, dtype=np.float64)
+    elif body.grid is not None:
+        if dataset.n_features != 2:
+            raise _unprocessable(
+                "grid",
+                f"a grid needs a 2-feature data set; {dataset.name} has "
+                f"{dataset.n_features} features; send points or split instead",
+                body.grid,
+            )
+        points, grid_axes = _grid(
+            np.concatenate([dataset.x_train, dataset.x_test]), body.grid
+        )
+    else:
+        x = dataset.x_test if body.split == "test" else dataset.x_train
+        y = dataset.y_test if body.split == "test" else dataset.y_train
+        points, labels = x[: body.count], y[: body.count].tolist()
+
+    if len(points) * body.k > MAX_PREDICT_WORK:
+        raise _unprocessable(
+            "k",
+            f"{len(points)} points times k = {body.k} passes the limit of "
+            f"{MAX_PREDICT_WORK:,} forward rows; lower k or send fewer points",
+            body.k,
+        )
+    request = PredictRequest(points, body.k, body.seed, body.subnetworks)
+    result = predict(network, request, last_masks, step)
+    return PredictOut.model_validate({**result, "grid": grid_axes, "labels": labels})
+
+
+def _grid(
+    data: np.ndarray, resolution: int
+) -> tuple[np.ndarray, dict[str, list[float]]]:
+    low, high = data.min(axis=0), data.max(axis=0)
+    margin = 0.25 * (high - low)
+    xs = np.linspace(low[0] - margin[0], high[0] + margin[0], resolution)
+    ys = np.linspace(low[1] - margin[1], high[1] + margin[1], resolution)
+    grid_x, grid_y = np.meshgrid(xs, ys)  # row-major: y rows, x columns
+    points = np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)
+    axes = {
+        "x": [round(float(v), 6) for v in xs],
+        "y": [round(float(v), 6) for v in ys],
+    }
+    return points, axes
+
+
+def _unprocessable(field: str, message: str, value: object) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail=[
+            {
+                "loc": ["body", field],
+                "msg": f"{field}: {message}.",
+                "type": "value_error",
+                "input": value,
+            }
+        ],
+    )
