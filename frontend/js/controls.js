@@ -1,11 +1,16 @@
-// The run form: fills it from the API, reads it into a run config, shows
-// errors next to it and enables the buttons that the run's status allows.
+// The run form. It is filled from the API, shows only the fields that apply
+// to the chosen variant, optimizer and schedule, and reads into a run config.
+// It also shows errors next to the fields and enables the buttons that the
+// run's status allows.
 
 import { describeDetail } from "./api.js";
 
-const INTEGER_FIELDS = new Set(["n_samples", "batch_size", "epochs", "seed"]);
-const NUMBER_FIELDS = new Set(["noise", "test_fraction", "input_drop_rate", "hidden_drop_rate", "learning_rate"]);
-const TWO_D_FIELDS = new Set(["n_samples", "noise"]);
+const INTEGER_FIELDS = new Set(["n_samples", "batch_size", "epochs", "seed", "lr_step_epochs"]);
+const NUMBER_FIELDS = new Set([
+  "noise", "test_fraction", "input_drop_rate", "hidden_drop_rate", "learning_rate",
+  "momentum", "adam_beta1", "adam_beta2", "adam_epsilon", "weight_decay", "lr_step_factor",
+]);
+const OPTIONAL_NUMBER_FIELDS = new Set(["max_norm"]); // an empty field sends null
 
 // Buttons each run status enables; a missing status (no run yet) enables none.
 const ENABLED_ACTIONS = {
@@ -17,14 +22,28 @@ const ENABLED_ACTIONS = {
   diverged: [],
 };
 
-/** Error for form input that is invalid before it reaches the server; `items` has one { label, text } per field. */
+/** Error for form input that is invalid before it reaches the server. `items` has one { field, label, text } per problem. */
 export class FormError extends Error {
-  constructor(items, fields) {
+  constructor(items) {
     super(items.map(({ label, text }) => `${label}: ${text}`).join(" "));
     this.name = "FormError";
     this.items = items;
-    this.fields = fields;
   }
+}
+
+/** Marks `field` invalid and shows `text` in a message right after it. A second problem with the field adds to that message. */
+function showFieldError(field, text) {
+  field.setAttribute("aria-invalid", "true");
+  const id = `${field.id}-error`;
+  let message = document.getElementById(id);
+  if (message === null) {
+    message = document.createElement("p");
+    message.id = id;
+    message.className = "field-error";
+    field.after(message);
+    field.setAttribute("aria-describedby", id);
+  }
+  message.textContent = message.textContent === "" ? text : `${message.textContent} ${text}`;
 }
 
 function labelText(form, name) {
@@ -44,6 +63,30 @@ export function parseHiddenSizes(text) {
   return parts.map(Number);
 }
 
+/** Parses "0.5, 0.3" into [0.5, 0.3]. An empty string gives null, so every hidden layer uses the hidden drop rate. */
+export function parseDropRates(text) {
+  const parts = text.split(/[\s,]+/).filter((part) => part !== "");
+  if (parts.length === 0) return null;
+  for (const part of parts) {
+    if (!Number.isFinite(Number(part))) {
+      throw new Error(`expected numbers separated by commas, such as 0.5,0.3, or nothing; got "${part}".`);
+    }
+  }
+  return parts.map(Number);
+}
+
+/**
+ * Returns whether a `data-applies-when` condition holds for the form's
+ * current values. The condition is a space-separated list of `name:value`
+ * terms, each of which must hold, and `name:a|b` accepts either value.
+ */
+function conditionHolds(form, condition) {
+  return condition.split(/\s+/).filter((term) => term !== "").every((term) => {
+    const [name, values] = term.split(":");
+    return values.split("|").includes(form.elements.namedItem(name)?.value);
+  });
+}
+
 export class RunForm {
   constructor(form, errorBox, descriptionElement) {
     this.form = form;
@@ -53,6 +96,8 @@ export class RunForm {
     this.busy = false;
     this.status = null;
     form.elements.namedItem("dataset").addEventListener("change", () => this.updateDatasetFields(), { passive: true });
+    form.addEventListener("change", () => this.updateApplicableFields(), { passive: true });
+    this.updateApplicableFields();
   }
 
   setDatasets(datasets) {
@@ -70,8 +115,10 @@ export class RunForm {
     for (const [key, value] of Object.entries(config)) {
       const field = this.form.elements.namedItem(key);
       if (field === null) continue;
-      if (key === "hidden_sizes") {
+      if (Array.isArray(value)) {
         field.value = value.join(",");
+      } else if (field.type === "checkbox") {
+        field.checked = Boolean(value);
       } else if (key === "max_steps_per_second") {
         this.setSpeed(value);
       } else if (field.tagName === "SELECT" && ![...field.options].some((option) => option.value === String(value))) {
@@ -82,6 +129,7 @@ export class RunForm {
       }
     }
     this.updateDatasetFields();
+    this.updateApplicableFields();
   }
 
   setSpeed(stepsPerSecond) {
@@ -108,34 +156,50 @@ export class RunForm {
       : `${dataset.description} (${dataset.n_features} features, ${dataset.n_classes} classes)`;
   }
 
-  /** Reads the form into a run config; raises FormError naming each invalid field. */
+  /** Hides each element with a `data-applies-when` condition that does not hold, such as momentum under Adam. */
+  updateApplicableFields() {
+    for (const element of this.form.querySelectorAll("[data-applies-when]")) {
+      const hidden = !conditionHolds(this.form, element.dataset.appliesWhen);
+      if (element.hidden !== hidden) element.hidden = hidden;
+    }
+  }
+
+  /**
+   * Reads the form into a run config; raises FormError naming each invalid
+   * field. A hidden field does not apply to the chosen settings and is left
+   * out, so the server uses its default and never rejects a value the user
+   * cannot see.
+   */
   readConfig() {
     const config = {};
     const items = [];
-    const fields = [];
-    const dataset = this.datasets.get(this.form.elements.namedItem("dataset").value);
-    const twoD = dataset !== undefined && dataset.input_shape === null;
+    const reject = (name, text) => items.push({ field: name, label: labelText(this.form, name), text });
 
     for (const field of this.form.elements) {
       const name = field.name;
-      if (!name || field.tagName === "BUTTON") continue;
-      if (TWO_D_FIELDS.has(name) && !twoD) continue;
+      if (!name || field.tagName === "BUTTON" || field.closest("[hidden]") !== null) continue;
       const text = field.value.trim();
-      if (name === "hidden_sizes") {
+      if (field.validity.badInput) {
+        // a number input returns "" for text it cannot parse, which would read as "none"
+        reject(name, "expected a number; the field contains text that is not one.");
+      } else if (name === "hidden_sizes" || name === "hidden_drop_rates") {
         try {
-          config[name] = parseHiddenSizes(text);
+          config[name] = name === "hidden_sizes" ? parseHiddenSizes(text) : parseDropRates(text);
         } catch (error) {
-          items.push({ label: labelText(this.form, name), text: error.message });
-          fields.push(name);
+          reject(name, error.message);
         }
       } else if (name === "max_steps_per_second") {
         config[name] = this.readSpeed();
-      } else if (INTEGER_FIELDS.has(name) || NUMBER_FIELDS.has(name)) {
+      } else if (field.type === "checkbox") {
+        config[name] = field.checked;
+      } else if (OPTIONAL_NUMBER_FIELDS.has(name) && text === "") {
+        config[name] = null;
+      } else if (INTEGER_FIELDS.has(name) || NUMBER_FIELDS.has(name) || OPTIONAL_NUMBER_FIELDS.has(name)) {
         const value = Number(text);
         if (text === "" || !Number.isFinite(value) || (INTEGER_FIELDS.has(name) && !Number.isInteger(value))) {
           const kind = INTEGER_FIELDS.has(name) ? "a whole number" : "a number";
-          items.push({ label: labelText(this.form, name), text: `expected ${kind}; got "${text}".` });
-          fields.push(name);
+          const empty = OPTIONAL_NUMBER_FIELDS.has(name) ? ", or nothing for none" : "";
+          reject(name, `expected ${kind}${empty}; got "${text}".`);
         } else {
           config[name] = value;
         }
@@ -143,15 +207,20 @@ export class RunForm {
         config[name] = text;
       }
     }
-    if (items.length > 0) throw new FormError(items, fields);
+    // DropConnect draws one weight mask per step, and the server rejects it
+    // together with per-example masks.
+    if (config.variant === "dropconnect") config.mask_scope = "per-step";
+    if (items.length > 0) throw new FormError(items);
     return config;
   }
 
   /**
-   * Shows `items` under a heading next to the form and marks the named fields
-   * invalid. An item is a string, or { label, text } to name a form field first.
+   * Shows `items` under a heading below the buttons. An item is a string, or
+   * { field, label, text } for a problem with one form field. Such a field is
+   * marked invalid and gets the text right under it, a collapsed section
+   * around it is opened, and the first such field takes the focus.
    */
-  showErrors(heading, items, fields = []) {
+  showErrors(heading, items) {
     this.clearErrors();
     const title = document.createElement("p");
     title.textContent = heading;
@@ -169,7 +238,24 @@ export class RunForm {
     }
     this.errorBox.replaceChildren(title, list);
     this.errorBox.hidden = false;
-    for (const name of fields) this.form.elements.namedItem(name)?.setAttribute("aria-invalid", "true");
+
+    const invalidFields = [];
+    for (const item of items) {
+      const field = typeof item === "string" ? null : this.form.elements.namedItem(item.field);
+      if (field === null) continue;
+      showFieldError(field, item.text);
+      if (!invalidFields.includes(field)) invalidFields.push(field);
+    }
+    const visibleFields = invalidFields.filter((field) => field.closest("[hidden]") === null);
+    if (visibleFields.length === 0) {
+      this.errorBox.scrollIntoView({ block: "nearest" });
+      return;
+    }
+    for (const field of visibleFields) {
+      const section = field.closest("details");
+      if (section !== null) section.open = true;
+    }
+    visibleFields[0].focus();
   }
 
   /**
@@ -181,22 +267,24 @@ export class RunForm {
       this.showErrors(heading, [error.message]);
       return;
     }
-    const fields = [];
     const items = error.detail.map((problem) => {
       const location = Array.isArray(problem.loc) ? problem.loc : [];
       const name = location[0] === "body" ? location[1] : undefined;
       const text = describeDetail([problem], () => "")[0];
       if (typeof name !== "string" || this.form.elements.namedItem(name) === null) return text;
-      fields.push(name);
-      return { label: labelText(this.form, name), text };
+      return { field: name, label: labelText(this.form, name), text };
     });
-    this.showErrors(heading, items, fields);
+    this.showErrors(heading, items);
   }
 
   clearErrors() {
     this.errorBox.hidden = true;
     this.errorBox.replaceChildren();
-    for (const field of this.form.querySelectorAll("[aria-invalid]")) field.removeAttribute("aria-invalid");
+    for (const message of this.form.querySelectorAll(".field-error")) message.remove();
+    for (const field of this.form.querySelectorAll("[aria-invalid]")) {
+      field.removeAttribute("aria-invalid");
+      field.removeAttribute("aria-describedby");
+    }
   }
 
   /** Enables the buttons that `status` allows; every button is disabled while a request is pending. */

@@ -8,6 +8,7 @@ import { drawEpochChart, drawStepLossChart } from "./render/charts.js";
 import { CountersView } from "./render/counters.js";
 import { HeatmapView } from "./render/heatmap.js";
 import { NetworkView, networkNote } from "./render/network.js";
+import { RunNotesView } from "./render/runNotes.js";
 import { RunStream } from "./socket.js";
 import { Dirty, Store, TERMINAL_STATUSES } from "./state.js";
 
@@ -20,6 +21,10 @@ const form = new RunForm(
 const counters = new CountersView(document.querySelector(".counters"), document.getElementById("connection"));
 const network = new NetworkView(document.getElementById("network"));
 const heatmaps = new HeatmapView(document.getElementById("heatmaps"));
+const runNotes = new RunNotesView({
+  trainingSummary: document.getElementById("training-summary"),
+  updateNote: document.getElementById("heatmap-update-note"),
+});
 const charts = {
   stepLoss: document.getElementById("chart-step-loss"),
   epochLoss: document.getElementById("chart-epoch-loss"),
@@ -58,7 +63,10 @@ function renderEpochCharts() {
 }
 
 new RenderLoop(store, {
-  [Dirty.COUNTERS]: () => counters.render(store),
+  [Dirty.COUNTERS]: () => {
+    counters.render(store);
+    runNotes.render(store);
+  },
   [Dirty.CONTROLS]: () => form.updateButtons(store.run?.status ?? null, busy),
   [Dirty.NETWORK]: { render: renderNetwork, expensive: true },
   [Dirty.HEATMAP]: { render: () => heatmaps.render(store), expensive: true },
@@ -120,7 +128,7 @@ async function createRun(event) {
     config = form.readConfig();
   } catch (error) {
     if (!(error instanceof FormError)) throw error;
-    form.showErrors("The run settings are invalid.", error.items, error.fields);
+    form.showErrors("The run settings are invalid.", error.items);
     return;
   }
 

@@ -8,6 +8,7 @@ export const FRAME_SNAPSHOT = 1;
 export const FRAME_STEPS = 2;
 export const MASK_SCOPE_PER_STEP = 0;
 export const MASK_SCOPE_PER_EXAMPLE = 1;
+export const MASK_SCOPE_WEIGHTS = 2; // DropConnect: one bit per weight, no unit is dropped
 export const DELTA_DTYPE_FLOAT32 = 0;
 
 const COMMON_HEADER_BYTES = 8;
@@ -54,6 +55,15 @@ export function maskRowBytes(unitCount) {
 /** Returns whether unit `unit` is kept in a mask row that starts at `rowStart`. */
 export function isUnitKept(maskBytes, unit, rowStart = 0) {
   return ((maskBytes[rowStart + (unit >> 3)] >> (unit & 7)) & 1) === 1;
+}
+
+/**
+ * Returns whether weight W[l][source][destination] is kept in the DropConnect
+ * mask block `maskBytes` of weight layer l, whose destination layer has
+ * `destinationCount` units.
+ */
+export function isWeightKept(maskBytes, destinationCount, source, destination) {
+  return isUnitKept(maskBytes, destination, source * maskRowBytes(destinationCount));
 }
 
 /** Returns the frame type of a binary message after checking magic and version. */
@@ -124,9 +134,11 @@ export function decodeSnapshot(buffer) {
 /**
  * Decodes a steps frame; `layerSizes` comes from the snapshot.
  * Per covered step k: `epochs[k]`, `losses[k]`, `batchAccuracies[k]`, and
- * `masks[k][l]`, a Uint8Array of `maskRows[k]` rows for unit layer l.
- * `weightDeltas[l]` and `biasDeltas[l]` are summed over the covered steps,
- * or null when the frame leaves weight layer l out.
+ * `masks[k][l]`, a Uint8Array of bit-packed rows. With unit masks (scope 0
+ * or 1) it has `maskRows[k]` rows for unit layer l. With DropConnect masks
+ * (scope 2) it has n_l rows of n_{l+1} bits for weight layer l, and
+ * `maskRows[k]` is 0. `weightDeltas[l]` and `biasDeltas[l]` are summed over
+ * the covered steps, or null when the frame leaves weight layer l out.
  */
 export function decodeSteps(buffer, layerSizes) {
   if (readFrameType(buffer) !== FRAME_STEPS) {
@@ -149,6 +161,11 @@ export function decodeSteps(buffer, layerSizes) {
       `Steps frame has ${layerCount} weight layers but the snapshot has ${layerSizes.length - 1}.`,
     );
   }
+  if (maskScope !== MASK_SCOPE_PER_STEP && maskScope !== MASK_SCOPE_PER_EXAMPLE && maskScope !== MASK_SCOPE_WEIGHTS) {
+    throw new ProtocolError(
+      `Unknown mask_scope ${maskScope}; expected 0 (per step), 1 (per example) or 2 (DropConnect weights).`,
+    );
+  }
   if (deltaDtype !== DELTA_DTYPE_FLOAT32) {
     throw new ProtocolError(`Unsupported delta_dtype ${deltaDtype}; expected 0 (float32).`);
   }
@@ -169,13 +186,16 @@ export function decodeSteps(buffer, layerSizes) {
     batchAccuracies[k] = tableFloats[4 * k + 3];
   }
 
-  // masks: per step, per unit layer 0 .. L-1, a block padded to 4 bytes
+  // masks: per step, per layer l = 0 .. L-1, a block padded to 4 bytes. A
+  // DropConnect block has a row per source unit and a bit per destination unit.
   let offset = tableEnd;
   const masks = [];
   for (let k = 0; k < stepCount; k++) {
     const stepMasks = [];
     for (let l = 0; l < layerCount; l++) {
-      const blockBytes = maskRows[k] * maskRowBytes(layerSizes[l]);
+      const blockBytes = maskScope === MASK_SCOPE_WEIGHTS
+        ? layerSizes[l] * maskRowBytes(layerSizes[l + 1])
+        : maskRows[k] * maskRowBytes(layerSizes[l]);
       requireBytes(buffer, offset + blockBytes, `mask block of step ${firstStep + k}, layer ${l}`);
       stepMasks.push(new Uint8Array(buffer, offset, blockBytes));
       offset = alignTo4(offset + blockBytes);

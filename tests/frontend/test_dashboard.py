@@ -1,13 +1,15 @@
 """Browser tests of the dashboard: a real server, Debian's Chromium, real runs.
 
-The units drawn as dropped are checked against masks decoded in Python, with
-`dropviz.streaming.frames`, from the WebSocket frames the page received.
+The units drawn as dropped, the links drawn as faded and the heatmap cells
+drawn as exactly zero are checked against masks and deltas decoded in Python,
+with `dropviz.streaming.frames`, from the WebSocket frames the page received.
 Screenshots go to tests/frontend/artifacts/ for a person to look at.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ from playwright import sync_api
 from dropviz.streaming.frames import (
     FRAME_SNAPSHOT,
     FRAME_STEPS,
+    StepsFrame,
     decode_snapshot,
     decode_steps,
     frame_type,
@@ -28,6 +31,7 @@ from dropviz.streaming.frames import (
 from tests.conftest import LiveServer, start_server, stop_server
 
 pytestmark = pytest.mark.browser
+logger = logging.getLogger(__name__)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -38,13 +42,85 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 TIMEOUT_MS = 60_000  # generous: a 2-core machine trains and rasterizes at once
-QUIET_SECONDS = 1.0  # no frame for this long after a pause means the stream is drained
 # The page sums float32 deltas one frame at a time and the server one step at a
 # time, so their weights differ by rounding that grows with the step count.
 WEIGHT_TOLERANCE = 1e-4
 STEPS_BEFORE_PAUSE = 50
 VIEWPORTS = [(1280, 800), (1920, 1080)]
 PANELS = [".sidebar", ".counters", ".network-panel", ".charts-panel", ".heatmap-panel"]
+MOVE_TOO_TEXT = "Weights outside the sub-network move too"
+# run settings of the training variants, each with a form field of that name
+VARIANT_FIELDS = [
+    "variant",
+    "scaling",
+    "hidden_drop_rates",
+    "optimizer",
+    "momentum",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_epsilon",
+    "weight_decay",
+    "max_norm",
+    "lr_schedule",
+    "lr_step_epochs",
+    "lr_step_factor",
+    "init",
+    "compact",
+]
+
+# (select, option, {field: shown}): the optional fields each choice shows or hides
+OPTIONAL_FIELD_CASES = [
+    (
+        "#field-optimizer",
+        "sgd",
+        {"#field-momentum": False, "#field-adam-beta1": False},
+    ),
+    (
+        "#field-optimizer",
+        "momentum",
+        {"#field-momentum": True, "#field-adam-beta1": False},
+    ),
+    (
+        "#field-optimizer",
+        "nesterov",
+        {"#field-momentum": True, "#field-adam-beta2": False},
+    ),
+    (
+        "#field-optimizer",
+        "adam",
+        {
+            "#field-momentum": False,
+            "#field-adam-beta1": True,
+            "#field-adam-beta2": True,
+            "#field-adam-epsilon": True,
+        },
+    ),
+    (
+        "#field-lr-schedule",
+        "step",
+        {"#field-lr-step-epochs": True, "#field-lr-step-factor": True},
+    ),
+    (
+        "#field-lr-schedule",
+        "cosine",
+        {"#field-lr-step-epochs": False, "#field-lr-step-factor": False},
+    ),
+    (
+        "#field-variant",
+        "dropconnect",
+        {"#field-mask-scope": False, "#field-compact": False},
+    ),
+    (
+        "#field-variant",
+        "dropout",
+        {"#field-mask-scope": True, "#field-compact": True},
+    ),
+    (
+        "#field-mask-scope",
+        "per-example",
+        {"#field-compact": False},
+    ),
+]
 
 
 def _require_chromium() -> None:
@@ -84,6 +160,15 @@ def page(browser: sync_api.Browser, server: LiveServer) -> Iterator[sync_api.Pag
     page = context.new_page()
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
+    # pytest shows a failed test's captured log, so the page's warnings come with it
+    page.on(
+        "console",
+        lambda message: (
+            logger.warning("console.%s: %s", message.type, message.text)
+            if message.type in ("error", "warning")
+            else None
+        ),
+    )
     page.goto(server.base_url)
     page.wait_for_selector("#field-dataset option[value='digits']", state="attached")
     yield page
@@ -106,10 +191,17 @@ def _collect_binary_frames(page: sync_api.Page) -> list[bytes]:
 
 
 def _start_digits_run(
-    page: sync_api.Page, speed: str, mask_scope: str = "per-step"
+    page: sync_api.Page,
+    speed: str,
+    mask_scope: str = "per-step",
+    selects: dict[str, str] | None = None,
 ) -> None:
+    """Create a digits run through the form and start it; `selects` maps a
+    select's CSS selector to the option to choose, after the mask scope."""
     page.select_option("#field-dataset", "digits")
     page.select_option("#field-mask-scope", mask_scope)
+    for selector, option in (selects or {}).items():
+        page.select_option(selector, option)
     page.select_option("#field-speed", speed)
     page.click("#button-new")
     sync_api.expect(page.locator("#counter-status")).to_have_text(
@@ -132,14 +224,101 @@ def _pause(page: sync_api.Page) -> None:
     )
 
 
-def _wait_until_quiet(frames: list[bytes]) -> None:
-    """Wait until no frame has arrived for QUIET_SECONDS; fail after TIMEOUT_MS."""
+def _decode_last_frame(frames: list[bytes]) -> tuple[list[int], StepsFrame]:
+    """Decode what the page received: the latest snapshot's layer sizes and
+    the last steps frame."""
+    snapshots = [f for f in frames if frame_type(f) == FRAME_SNAPSHOT]
+    steps_frames = [f for f in frames if frame_type(f) == FRAME_STEPS]
+    assert snapshots, "the page received no snapshot frame"
+    assert steps_frames, "the page received no steps frame"
+    layer_sizes = decode_snapshot(snapshots[-1]).meta["layer_sizes"]
+    return layer_sizes, decode_steps(steps_frames[-1], layer_sizes)
+
+
+def _last_frame_after_pause(
+    page: sync_api.Page, server: LiveServer, frames: list[bytes]
+) -> tuple[list[int], StepsFrame]:
+    """Wait until the page has received and drawn the frame of the paused run's
+    last step, and return that frame decoded with the snapshot's layer sizes.
+
+    The run's step count is final once the pause request has returned, so this
+    waits for that step. A quiet stream proves nothing, because a loaded
+    machine can delay the last frame.
+    """
+    run_id = page.locator("#counter-run").get_attribute("title")
+    run = httpx.get(f"{server.base_url}/api/runs/{run_id}", timeout=30.0).json()
+    assert run["status"] == "paused"
+    last_step = run["step"] - 1
+
     deadline = time.monotonic() + TIMEOUT_MS / 1000
-    count = -1
-    while count != len(frames):
-        assert time.monotonic() < deadline, "the stream kept sending after the pause"
-        count = len(frames)
-        time.sleep(QUIET_SECONDS)
+    layer_sizes, last_frame = _decode_last_frame(frames)
+    while last_frame.last_step < last_step:
+        assert time.monotonic() < deadline, (
+            f"the page received steps up to {last_frame.last_step}, not {last_step}"
+        )
+        # a Playwright call, unlike time.sleep, lets the sync API deliver the
+        # frame events that fill `frames`
+        page.wait_for_timeout(100)
+        layer_sizes, last_frame = _decode_last_frame(frames)
+    assert last_frame.last_step == last_step
+
+    # the network view and the heatmaps must show that frame before any check
+    page.wait_for_function(
+        """(step) => document.querySelector("#network svg").dataset.step === step
+            && document.querySelector("#heatmaps").dataset.step === step""",
+        arg=str(last_step),
+        timeout=TIMEOUT_MS,
+    )
+    return layer_sizes, last_frame
+
+
+def _grey_cells(page: sync_api.Page, layer: int) -> np.ndarray:
+    """Return a (n_l, n_{l+1}) bool array, True where weight layer `layer`'s
+    heatmap has the shade that the page keeps for an exactly zero delta."""
+    rows, grey = page.evaluate(
+        """async (layer) => {
+            const palette = await import("./js/render/palette.js");
+            const zero = 4 * ((palette.SHADE_COUNT - 1) / 2);
+            const figure = document.querySelector(`.heatmap[data-layer="${layer}"]`);
+            const canvas = figure.querySelector("canvas");
+            const { width, height } = canvas;
+            const context = canvas.getContext("2d");
+            const pixels = context.getImageData(0, 0, width, height).data;
+            const grey = [];
+            for (let offset = 0; offset < pixels.length; offset += 4) {
+                grey.push(
+                    pixels[offset] === palette.SHADE_RGBA[zero]
+                    && pixels[offset + 1] === palette.SHADE_RGBA[zero + 1]
+                    && pixels[offset + 2] === palette.SHADE_RGBA[zero + 2],
+                );
+            }
+            return [canvas.height, grey];
+        }""",
+        layer,
+    )
+    return np.asarray(grey, dtype=bool).reshape(rows, -1)
+
+
+def _save_screenshots(page: sync_api.Page, name: str) -> None:
+    """Save a full-page screenshot at each of VIEWPORTS, after the views redraw."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width, height in VIEWPORTS:
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_function(
+            """() => {
+                const view = document.querySelector("#network");
+                const canvas = view.querySelector("canvas");
+                return canvas.width === Math.round(view.clientWidth * devicePixelRatio);
+            }""",
+            timeout=TIMEOUT_MS,
+        )
+        # two animation frames: the resize observer's redraw, then its paint
+        page.evaluate(
+            """() => new Promise((resolve) => requestAnimationFrame(
+                () => requestAnimationFrame(resolve)))"""
+        )
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=ARTIFACTS / f"{name}-{width}x{height}.png", full_page=True)
 
 
 def _drawn_units(page: sync_api.Page) -> list[tuple[int, int, str]]:
@@ -179,31 +358,20 @@ def _server_weights(server: LiveServer, run_id: str) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize("mask_scope", ["per-step", "per-example"])
-def test_dashboard_draws_last_frame_mask(page: sync_api.Page, mask_scope: str) -> None:
+def test_dashboard_draws_last_frame_mask(
+    page: sync_api.Page, server: LiveServer, mask_scope: str
+) -> None:
     frames = _collect_binary_frames(page)
     _start_digits_run(page, speed="60", mask_scope=mask_scope)
     _wait_for_step(page, STEPS_BEFORE_PAUSE)
     _pause(page)
-    _wait_until_quiet(frames)
 
-    # decode what the page received: the latest snapshot, then the last steps frame
-    snapshots = [f for f in frames if frame_type(f) == FRAME_SNAPSHOT]
-    steps_frames = [f for f in frames if frame_type(f) == FRAME_STEPS]
-    assert snapshots, "the page received no snapshot frame"
-    assert steps_frames, "the page received no steps frame"
-    layer_sizes = decode_snapshot(snapshots[-1]).meta["layer_sizes"]
-    last_frame = decode_steps(steps_frames[-1], layer_sizes)
+    layer_sizes, last_frame = _last_frame_after_pause(page, server, frames)
     assert last_frame.mask_scope == mask_scope
     # per unit layer except the output: (n_l,) bool, or (batch_size, n_l) per example,
     # of which the page draws example 0
     last_masks = [mask if mask.ndim == 1 else mask[0] for mask in last_frame.masks[-1]]
 
-    # the page must have drawn that frame before the DOM is compared
-    page.wait_for_function(
-        "(step) => document.querySelector('#network svg').dataset.step === step",
-        arg=str(last_frame.last_step),
-        timeout=TIMEOUT_MS,
-    )
     step_counter = page.locator("#counter-step").get_attribute("data-value")
     assert step_counter == str(last_frame.last_step + 1)
 
@@ -335,3 +503,143 @@ def test_dashboard_speed_change_updates_run(
         speed = run["max_steps_per_second"]
     assert speed == 200
     _pause(page)
+
+
+def test_dashboard_dropconnect_fades_dropped_weights(
+    page: sync_api.Page, server: LiveServer
+) -> None:
+    frames = _collect_binary_frames(page)
+    _start_digits_run(page, speed="60", selects={"#field-variant": "dropconnect"})
+    _wait_for_step(page, STEPS_BEFORE_PAUSE)
+    _pause(page)
+    layer_sizes, last_frame = _last_frame_after_pause(page, server, frames)
+    assert last_frame.mask_scope == "weights"
+
+    units = _drawn_units(page)
+    assert len(units) == sum(layer_sizes)
+    dropped_units = [(layer, unit) for layer, unit, kept in units if kept != "1"]
+    assert dropped_units == [], "DropConnect drops weights, never units"
+
+    # per weight layer, (n_l, n_{l+1}) bool, True where the weight is kept
+    weight_masks = last_frame.masks[-1]
+    for layer, mask in enumerate(weight_masks):
+        assert mask.shape == (layer_sizes[layer], layer_sizes[layer + 1])
+    dropped_weights = sum(int(np.count_nonzero(~mask)) for mask in weight_masks)
+    assert dropped_weights > 0
+    faded_links = page.locator("#network svg").get_attribute("data-faded-links")
+    assert faded_links == str(dropped_weights)
+
+    # plain SGD: a weight dropped in every step of the frame does not change
+    sync_api.expect(page.locator("#heatmap-update-note")).to_contain_text(
+        "a weight dropped in a step does not change"
+    )
+    for layer in range(len(weight_masks)):
+        dropped = np.logical_and.reduce([~masks[layer] for masks in last_frame.masks])
+        deltas = last_frame.weight_deltas[layer]
+        assert deltas is not None
+        assert np.all(deltas[dropped] == 0), f"W[{layer}] dropped weights moved"
+        grey = _grey_cells(page, layer)
+        assert np.all(grey[dropped]), f"W[{layer}] dropped weights not drawn as 0"
+        np.testing.assert_array_equal(grey, deltas == 0, err_msg=f"W[{layer}]")
+
+    _save_screenshots(page, "dashboard-dropconnect")
+
+
+def test_dashboard_momentum_moves_weights_outside(
+    page: sync_api.Page, server: LiveServer
+) -> None:
+    defaults = httpx.get(f"{server.base_url}/api/defaults", timeout=30.0).json()
+    frames = _collect_binary_frames(page)
+    page.click("#advanced summary")
+    _start_digits_run(page, speed="60", selects={"#field-optimizer": "momentum"})
+    _wait_for_step(page, STEPS_BEFORE_PAUSE)
+    _pause(page)
+    layer_sizes, last_frame = _last_frame_after_pause(page, server, frames)
+
+    sync_api.expect(page.locator("#heatmap-update-note")).to_contain_text(MOVE_TOO_TEXT)
+    summary = page.locator("#training-summary")
+    sync_api.expect(summary).to_contain_text(f"momentum {defaults['momentum']:g}")
+    sync_api.expect(summary).to_contain_text(
+        f"learning rate {defaults['learning_rate']:g}"
+    )
+
+    # weights leaving a unit dropped in every step of the frame: the rows of W[l]
+    moved_outside = 0
+    drawn_moved_outside = 0
+    for layer in range(len(layer_sizes) - 1):
+        dropped = np.logical_and.reduce([~masks[layer] for masks in last_frame.masks])
+        deltas = last_frame.weight_deltas[layer]
+        assert deltas is not None
+        grey = _grey_cells(page, layer)
+        np.testing.assert_array_equal(grey, deltas == 0, err_msg=f"W[{layer}]")
+        moved_outside += int(np.count_nonzero(deltas[dropped]))
+        drawn_moved_outside += int(np.count_nonzero(~grey[dropped]))
+    assert moved_outside > 0, "no weight of a dropped unit moved under momentum"
+    assert drawn_moved_outside == moved_outside
+
+    page.evaluate("document.querySelector('.sidebar').scrollTop = 1e6")
+    _save_screenshots(page, "dashboard-momentum-advanced")
+
+
+def test_dashboard_optional_fields_follow_selects(page: sync_api.Page) -> None:
+    page.click("#advanced summary")
+    for select, option, expected in OPTIONAL_FIELD_CASES:
+        page.select_option(select, option)
+        for field, expected_visible in expected.items():
+            case = f"{field} with {select} = {option}"
+            assert page.locator(field).is_visible() == expected_visible, case
+            label = page.locator(f"label[for='{field.removeprefix('#')}']")
+            assert label.is_visible() == expected_visible, f"label of {case}"
+
+
+def test_dashboard_form_prefilled_from_defaults(
+    page: sync_api.Page, server: LiveServer
+) -> None:
+    defaults = httpx.get(f"{server.base_url}/api/defaults", timeout=30.0).json()
+    for name in VARIANT_FIELDS:
+        value = defaults[name]
+        field = page.locator(f"#run-form [name='{name}']")
+        assert field.count() == 1, f"no form field for {name}"
+        if isinstance(value, bool):
+            assert field.is_checked() == value, name
+        elif value is None:
+            assert field.input_value() == "", name
+        elif isinstance(value, list):
+            assert field.input_value() == ",".join(str(v) for v in value), name
+        elif isinstance(value, int | float):
+            assert float(field.input_value()) == value, name
+        else:
+            assert field.input_value() == value, name
+
+
+def test_dashboard_hidden_field_not_sent(page: sync_api.Page) -> None:
+    page.select_option("#field-optimizer", "momentum")
+    page.fill("#field-momentum", "1.5")
+    page.select_option("#field-optimizer", "sgd")
+    page.click("#button-new")
+
+    sync_api.expect(page.locator("#counter-status")).to_have_text(
+        "created", timeout=TIMEOUT_MS
+    )
+    assert page.locator("#form-errors").is_hidden()
+
+
+def test_dashboard_variant_errors_next_to_field(page: sync_api.Page) -> None:
+    page.fill("#field-hidden-drop-rates", "0.5")
+    page.select_option("#field-optimizer", "adam")
+    page.click("#advanced summary")
+    page.fill("#field-adam-beta2", "1.5")
+    page.click("#advanced summary")  # closed again, so the error must open it
+    assert not page.locator("#advanced").evaluate("(details) => details.open")
+    page.click("#button-new")
+
+    rates_error = page.locator("#field-hidden-drop-rates + .field-error")
+    sync_api.expect(rates_error).to_be_visible(timeout=TIMEOUT_MS)
+    sync_api.expect(rates_error).to_contain_text("one rate per hidden layer")
+    beta2_error = page.locator("#field-adam-beta2 + .field-error")
+    sync_api.expect(beta2_error).to_be_visible()
+    sync_api.expect(beta2_error).to_contain_text("1.5")
+    for field in ["#field-hidden-drop-rates", "#field-adam-beta2"]:
+        assert page.locator(field).get_attribute("aria-invalid") == "true", field
+    sync_api.expect(page.locator("#form-errors")).to_contain_text("Adam β2")
+    sync_api.expect(page.locator("#counter-status")).to_have_text("no run")

@@ -46,6 +46,7 @@ export class HeatmapView {
       const deltas = lastFrame === null ? null : lastFrame.frame.weightDeltas[l];
       this.drawLayer(this.figures[l], deltas, lastFrame);
     }
+    this.container.dataset.step = lastFrame === null ? "" : String(lastFrame.step);
   }
 
   build(layerSizes) {

@@ -3,9 +3,10 @@
 // shows every link faded and is redrawn only on resize. A second canvas shows
 // the sub-network's links, batched into one path per style, each step.
 // Units are SVG circles created once, and each circle's `data-kept` attribute
-// is exactly what is drawn.
+// is exactly what is drawn. Under DropConnect no unit is dropped: every unit
+// is drawn kept and each link is strong or faded by its weight-mask bit.
 
-import { isUnitKept, MASK_SCOPE_PER_EXAMPLE } from "../protocol.js";
+import { isUnitKept, isWeightKept, MASK_SCOPE_PER_EXAMPLE, MASK_SCOPE_WEIGHTS } from "../protocol.js";
 import { cssColour } from "./palette.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -73,6 +74,7 @@ export class NetworkView {
     this.cssHeight = 0;
     this.rmsWeights = [];
     this.linkCount = 0;
+    this.fadedLinkCount = 0; // links drawn only in the faded style by the last render
   }
 
   /** Returns whether the network is small enough for its links to be drawn. */
@@ -90,13 +92,16 @@ export class NetworkView {
     if (!sameSizes(layerSizes, this.layerSizes)) this.buildUnits(layerSizes);
     this.updateLayout();
 
+    const lastFrame = store.lastFrame;
+    const weightMasks = lastFrame?.frame.maskScope === MASK_SCOPE_WEIGHTS ? lastFrame.masks : null;
     const kept = this.keptUnits(store);
-    this.drawLinks(store.weights, kept);
+    this.drawLinks(store.weights, kept, weightMasks);
     this.updateUnits(kept);
 
-    const lastFrame = store.lastFrame;
     this.svg.dataset.step = lastFrame === null ? "" : String(lastFrame.step);
     this.svg.dataset.maskRows = lastFrame === null ? "" : String(lastFrame.maskRows);
+    if (this.drawsLinks) this.svg.dataset.fadedLinks = String(this.fadedLinkCount);
+    else delete this.svg.dataset.fadedLinks;
   }
 
   clear() {
@@ -108,6 +113,7 @@ export class NetworkView {
       canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
     }
     delete this.svg.dataset.step;
+    delete this.svg.dataset.fadedLinks;
   }
 
   buildUnits(layerSizes) {
@@ -191,15 +197,16 @@ export class NetworkView {
 
   /**
    * Returns, per unit layer, a Uint8Array with 1 for each unit in the latest
-   * step's sub-network. The output layer is never dropped. Before any step
-   * every unit counts as kept. With per-example masks the first example's
-   * row is shown.
+   * step's sub-network. The output layer is never dropped, and under
+   * DropConnect no unit is. Before any step every unit counts as kept. With
+   * per-example masks the first example's row is shown.
    */
   keptUnits(store) {
     const lastFrame = store.lastFrame;
+    const unitMasks = lastFrame !== null && lastFrame.frame.maskScope !== MASK_SCOPE_WEIGHTS;
     return this.layerSizes.map((unitCount, layer) => {
       const kept = new Uint8Array(unitCount).fill(1);
-      if (lastFrame === null || layer >= lastFrame.masks.length) return kept;
+      if (!unitMasks || layer >= lastFrame.masks.length) return kept;
       const maskBytes = lastFrame.masks[layer];
       for (let unit = 0; unit < unitCount; unit++) kept[unit] = isUnitKept(maskBytes, unit, 0) ? 1 : 0;
       return kept;
@@ -231,11 +238,16 @@ export class NetworkView {
     context.globalAlpha = 1;
   }
 
-  /** Draws the links of the sub-network, one path per sign and width bucket. */
-  drawLinks(weights, kept) {
+  /**
+   * Draws the links of the sub-network, one path per sign and width bucket.
+   * A link belongs to it when both its units are kept, or, when `weightMasks`
+   * (DropConnect, per weight layer) is given, when its weight's bit is set.
+   */
+  drawLinks(weights, kept, weightMasks) {
     const context = this.canvas.getContext("2d");
     context.setTransform(this.pixelRatio, 0, 0, this.pixelRatio, 0, 0);
     context.clearRect(0, 0, this.cssWidth, this.cssHeight);
+    this.fadedLinkCount = this.linkCount;
     if (weights === null) return;
     this.rmsWeights = weights.map(rootMeanSquare);
     if (!this.drawsLinks) return;
@@ -244,17 +256,24 @@ export class NetworkView {
     const strong = [0, 1].map(() => WIDTH_BUCKET_PX.map(() => new Path2D()));
     const { x, y } = this.positions;
     const layerCount = this.layerSizes.length;
+    let strongCount = 0;
 
     for (let layer = 0; layer + 1 < layerCount; layer++) {
       const destinationCount = this.layerSizes[layer + 1];
       const destinationIsOutput = layer + 1 === layerCount - 1;
       const matrix = weights[layer]; // (n_layer, n_{layer+1})
+      const weightMask = weightMasks === null ? null : weightMasks[layer]; // n_layer rows of n_{layer+1} bits
       const scale = this.rmsWeights[layer];
       for (let i = 0; i < this.layerSizes[layer]; i++) {
         if (kept[layer][i] === 0) continue;
         const rowStart = i * destinationCount;
         for (let j = 0; j < destinationCount; j++) {
-          if (!destinationIsOutput && kept[layer + 1][j] === 0) continue;
+          if (weightMask !== null) {
+            if (!isWeightKept(weightMask, destinationCount, i, j)) continue;
+          } else if (!destinationIsOutput && kept[layer + 1][j] === 0) {
+            continue;
+          }
+          strongCount++;
           const weight = matrix[rowStart + j];
           const path = strong[weight >= 0 ? 1 : 0][widthBucket(Math.abs(weight), scale)];
           path.moveTo(x[layer], y[layer][i]);
@@ -262,6 +281,8 @@ export class NetworkView {
         }
       }
     }
+
+    this.fadedLinkCount = this.linkCount - strongCount;
 
     context.lineCap = "butt";
     context.globalAlpha = LINK_ALPHA;
@@ -305,6 +326,12 @@ export function networkNote(store, view) {
   const lastFrame = store.lastFrame;
   if (lastFrame !== null && lastFrame.frame.maskScope === MASK_SCOPE_PER_EXAMPLE) {
     notes.push(`Per-example masks: showing the sub-network of example 0 of ${lastFrame.maskRows}.`);
+  }
+  const dropConnect = lastFrame !== null
+    ? lastFrame.frame.maskScope === MASK_SCOPE_WEIGHTS
+    : store.run?.config?.variant === "dropconnect";
+  if (dropConnect) {
+    notes.push("DropConnect drops weights, never units, so each faded link is a weight dropped in this step.");
   }
   if (!view.drawsLinks) {
     notes.push(
