@@ -180,3 +180,23 @@ def test_predict_invalid_requests_return_422(api: httpx.Client) -> None:
         assert response.status_code == 422, (body, response.text)
         detail = response.json()["detail"]
         assert any(field in error["loc"] or field == "body" for error in detail), detail
+
+
+def test_predict_hidden_unit_activations(api: httpx.Client) -> None:
+    body = {"dataset": "circles", "n_samples": 100, "hidden_sizes": [6, 4]}
+    run_id = _trained_run(api, body, steps=10)
+    response = api.post(
+        f"/api/runs/{run_id}/predict", json={"grid": 8, "k": 2, "hidden_units": True}
+    )
+    assert response.status_code == 200, response.text
+    hidden = response.json()["hidden_activations"]
+    assert [len(layer) for layer in hidden] == [6, 4]
+    assert all(len(unit) == 64 for layer in hidden for unit in layer)
+    assert all(value >= 0.0 for layer in hidden for unit in layer for value in unit)
+
+    big = _trained_run(api, {"dataset": "circles", "hidden_sizes": [300]}, steps=1)
+    response = api.post(
+        f"/api/runs/{big}/predict", json={"grid": 8, "hidden_units": True}
+    )
+    assert response.status_code == 422
+    assert "256 units" in response.json()["detail"][0]["msg"]

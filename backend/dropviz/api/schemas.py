@@ -473,6 +473,14 @@ class PredictIn(BaseModel):
         0, ge=0, le=16, description="Freshly sampled sub-networks to report one by one."
     )
 
+    hidden_units: StrictBool = Field(
+        False,
+        description=(
+            "Also return every hidden unit's activation (weight-scaled network); "
+            "at most 256 hidden units in all and 2,500 points."
+        ),
+    )
+
     @model_validator(mode="after")
     def _one_source(self) -> PredictIn:
         given = [name for name in ("points", "grid", "split") if getattr(self, name)]
@@ -485,6 +493,9 @@ class PredictIn(BaseModel):
 
 class PredictOut(BaseModel):
     n_points: int
+    hidden_activations: list[list[list[float]]] | None = Field(
+        None, description="Per hidden layer, per unit, the activation at each point."
+    )
     grid: dict[str, list[float]] | None = Field(
         None, description="Axis coordinates of a grid request: x then y, row-major."
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from dropviz.training import dropout
 from dropviz.training.ensemble import (
     MC_GRID,
     EvaluationCancelled,
@@ -31,6 +32,7 @@ from dropviz.training.ensemble import (
     softmax,
     weight_scaling_logits,
 )
+from dropviz.training.mlp import forward
 
 logger = logging.getLogger(__name__)
 
@@ -213,6 +215,7 @@ class PredictRequest:
     k: int = 50
     seed: int = 0
     subnetworks: int = 0  # freshly sampled sub-networks to report one by one
+    hidden_units: bool = False  # also return each hidden unit's activation
 
 
 def predict(
@@ -246,8 +249,16 @@ def predict(
                 "probabilities": _rounded(softmax(logits)),
             }
         )
+    hidden: list[list[list[float]]] | None = None
+    if request.hidden_units:
+        # The deterministic (weight-scaled) network's activations, one list of
+        # points per unit, for per-unit thumbnails.
+        scales = dropout.evaluation_scales(network.keep_probs, x.dtype, network.scaling)
+        cache = forward(network.params, x, network.activation, scales)
+        hidden = [_rounded(output.T) for output in cache.hidden_outputs]
     return {
         "n_points": int(len(x)),
+        "hidden_activations": hidden,
         "weight_scaling": _rounded(softmax(weight_scaling_logits(network, x))),
         "mc": {
             "k": request.k,
@@ -261,6 +272,6 @@ def predict(
     }
 
 
-def _rounded(probabilities: np.ndarray) -> list[list[float]]:
+def _rounded(values: np.ndarray) -> list[list[float]]:
     # Five decimals keep the JSON of a 100 x 100 grid near a megabyte.
-    return np.round(probabilities.astype(np.float64), 5).tolist()  # type: ignore[no-any-return]
+    return np.round(values.astype(np.float64), 5).tolist()  # type: ignore[no-any-return]

@@ -125,7 +125,19 @@ def predict_run(run: RunDep, body: PredictIn) -> PredictOut:
             f"{MAX_PREDICT_WORK:,} forward rows; lower k or send fewer points",
             body.k,
         )
-    request = PredictRequest(points, body.k, body.seed, body.subnetworks)
+    if body.hidden_units:
+        hidden_total = sum(w.shape[1] for w in network.params.weights[:-1])
+        if hidden_total > 256 or len(points) > 2500:
+            raise _unprocessable(
+                "hidden_units",
+                f"activations of {hidden_total} hidden units at {len(points)} points "
+                "pass the limit of 256 units and 2,500 points; use a smaller grid "
+                "or network",
+                True,
+            )
+    request = PredictRequest(
+        points, body.k, body.seed, body.subnetworks, body.hidden_units
+    )
     result = predict(network, request, last_masks, step)
     return PredictOut.model_validate({**result, "grid": grid_axes, "labels": labels})
 
