@@ -315,7 +315,9 @@ class LatestMetrics(BaseModel):
 
 class RunOut(BaseModel):
     id: str
-    status: Literal["created", "running", "paused", "finished", "stopped", "diverged"]
+    status: Literal[
+        "created", "running", "paused", "interrupted", "finished", "stopped", "diverged"
+    ]
     config: dict[str, Any]
     max_steps_per_second: float | None
     layer_sizes: list[int]
