@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from dropviz import __version__
 from dropviz.api.errors import install_error_handlers
-from dropviz.api.routes import datasets, evaluations, meta, runs, stream
+from dropviz.api.routes import datasets, evaluations, history, meta, runs, stream
 from dropviz.config import Settings, get_settings
 from dropviz.datasets.uploads import UploadStore
 from dropviz.runs.manager import RunManager, StoragePolicy
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(meta.router)
     api.include_router(datasets.router)
     api.include_router(runs.router)
+    api.include_router(history.router)
     api.include_router(evaluations.router)
     app.include_router(api)
     app.include_router(stream.router)

@@ -435,3 +435,52 @@ class EvaluationOut(BaseModel):
     progress: float
     result: dict[str, Any] | None
     error: str | None
+
+
+class StepOut(BaseModel):
+    """One recorded step, read back from the run's step file."""
+
+    step: int = Field(description="0-based step number.")
+    epoch: int
+    loss: float | None = Field(description="Mean cross-entropy, with dropout.")
+    batch_accuracy: float | None
+    mask_scope: Literal["per-step", "per-example", "weights"]
+    masks: list[list[list[bool]]] = Field(
+        description=(
+            "[layer][row][unit], True = kept. One row per step, one per example "
+            "of the mini-batch, or, for DropConnect (weights), one per source "
+            "unit with a value per destination unit."
+        )
+    )
+    weights: list[list[list[float]]] | None = Field(
+        None,
+        description="With ?weights=true: W[l] right after this step, [l][i][j].",
+    )
+    biases: list[list[float]] | None = Field(
+        None, description="With ?weights=true: b[l] right after this step."
+    )
+
+
+class StepRangeOut(BaseModel):
+    """Consecutive recorded steps, for playback; masks stay bit-packed."""
+
+    run_id: str
+    first_step: int
+    step_count: int
+    next_step: int | None = Field(
+        description="The first step after this range, or null at the last one."
+    )
+    layer_sizes: list[int]
+    mask_scope: Literal["per-step", "per-example", "weights"]
+    epochs: list[int]
+    losses: list[float | None]
+    batch_accuracies: list[float | None]
+    mask_rows: list[int]
+    masks: list[str] = Field(
+        description=(
+            "Per step, base64 of every layer's mask block in the stream's bit "
+            "layout (docs/protocol.md), each block with max_mask_rows rows and "
+            "padded to 4 bytes."
+        )
+    )
+    max_mask_rows: int

@@ -12,7 +12,6 @@ step, epoch, state change and checkpoint is also queued for storage.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import math
 import threading
@@ -22,9 +21,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-import numpy as np
-
 from dropviz.runs.evaluations import EvaluationJob, EvaluationRequest, start_job
+from dropviz.storage.archive import weights_npz
 from dropviz.storage.datasets import dataset_to_npz
 from dropviz.storage.recorder import RunRecorder
 from dropviz.streaming.frames import encode_snapshot
@@ -33,6 +31,7 @@ from dropviz.training.config import TrainConfig
 from dropviz.training.data import Dataset
 from dropviz.training.ensemble import Network, check_enumerable
 from dropviz.training.records import EpochMetrics, StepRecord
+from dropviz.training.state import TrainerState
 from dropviz.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
@@ -244,22 +243,17 @@ class Run:
             }
         )
 
+    def archive_state(self) -> tuple[TrainerState, dict[str, Any], list[EpochMetrics]]:
+        """Return the trainer state, summary and epochs, all from one moment."""
+        with self._state_lock:
+            return self.trainer.state_dict(), self.summary(), list(self.epochs)
+
     def weights_npz(self) -> tuple[int, bytes]:
         """Return the step count and the current weights as `.npz` bytes."""
         with self._state_lock:
             params = self.trainer.params.copy()
             step = self.trainer.step_count
-        arrays: dict[str, np.ndarray] = {
-            "layer_sizes": np.array(self.trainer.layer_sizes)
-        }
-        for layer, (weight, bias) in enumerate(
-            zip(params.weights, params.biases, strict=True)
-        ):
-            arrays[f"W{layer}"] = weight
-            arrays[f"b{layer}"] = bias
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)  # type: ignore[arg-type]
-        return step, buffer.getvalue()
+        return step, weights_npz(self.trainer.layer_sizes, params)
 
     def dataset_npz(self) -> bytes:
         """Return the run's train and test splits as `.npz` bytes."""

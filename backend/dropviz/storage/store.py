@@ -254,6 +254,37 @@ class RunStore:
                 (run_id, state.step_count, len(payload)),
             )
 
+    def checkpoint_steps(self, run_id: str) -> list[int]:
+        """Return the steps of the run's written checkpoints, ascending."""
+        with self._locked() as db:
+            rows = db.execute(
+                "SELECT step FROM checkpoints WHERE run_id = ? ORDER BY step", (run_id,)
+            ).fetchall()
+        return [int(row[0]) for row in rows]
+
+    def add_checkpoint_file(self, run_id: str, step: int, payload: bytes) -> None:
+        """Store an imported checkpoint file as it is, and index it."""
+        path = self.checkpoint_path(run_id, step)
+        path.write_bytes(payload)
+        self._add_usage(len(payload))
+        with self._locked() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
+                (run_id, step, len(payload)),
+            )
+
+    def replace_step_records(self, run_id: str, records: bytes) -> None:
+        """Replace an idle run's step records with `records`, whole records only."""
+        step_file = self._step_files[run_id]
+        step_file.truncate(0)
+        self._add_usage(append_records(step_file.path, [records]))
+
+    def stored_run(self, run_id: str) -> StoredRun:
+        for stored in self.list_runs():
+            if stored.id == run_id:
+                return stored
+        raise KeyError(run_id)
+
     def load_checkpoint(self, run_id: str, step: int) -> TrainerState:
         with np.load(self.checkpoint_path(run_id, step)) as archive:
             return TrainerState.from_arrays({name: archive[name] for name in archive})
