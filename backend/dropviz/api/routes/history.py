@@ -16,8 +16,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.requests import ClientDisconnect
 
+from dropviz.api.bodies import read_limited_body
 from dropviz.api.deps import ManagerDep, RunDep, SettingsDep, UploadsDep
 from dropviz.api.limits import check_layer_limits
 from dropviz.api.schemas import RunConfig, RunOut, StepOut, StepRangeOut
@@ -190,7 +190,14 @@ async def import_archive(
             "archive from GET /api/runs/{id}/export as the raw body with "
             "Content-Type: application/zip.",
         )
-    payload = await _read_limited_body(request, settings.max_import_bytes)
+    limit = settings.max_import_bytes
+    payload = await read_limited_body(
+        request,
+        limit,
+        f"The archive is larger than max_import_bytes, {limit:,} bytes; raise "
+        "DROPVIZ_MAX_IMPORT_BYTES on the server to import it.",
+        "archive",
+    )
     archive = await run_in_threadpool(
         _parse_archive, payload, len(payload) * ARCHIVE_UNPACK_FACTOR + 65_536
     )
@@ -256,30 +263,3 @@ def _invalid_archive(message: str) -> HTTPException:
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         detail=f"Invalid run archive: {message}.",
     )
-
-
-async def _read_limited_body(request: Request, max_bytes: int) -> bytes:
-    """Read the body, stopping with 413 as soon as it passes `max_bytes`."""
-    too_large = HTTPException(
-        status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-        detail=f"The archive is larger than max_import_bytes, {max_bytes:,} bytes; "
-        "raise DROPVIZ_MAX_IMPORT_BYTES on the server to import it.",
-    )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_bytes:
-                raise too_large
-            chunks.append(chunk)
-    except ClientDisconnect:
-        logger.info("run import aborted: the client disconnected after %d bytes", size)
-        raise HTTPException(
-            status_code=status.HTTP_400_BAD_REQUEST,
-            detail="The client disconnected before the archive was complete.",
-        ) from None
-    return b"".join(chunks)
