@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 from dropviz import __version__
 from dropviz.api.errors import install_error_handlers
 from dropviz.api.routes import datasets, evaluations, history, meta, runs, stream
+from dropviz.api.security import AccessMiddleware, install_log_redaction
 from dropviz.config import Settings, get_settings
 from dropviz.datasets.uploads import UploadStore
 from dropviz.runs.manager import RunManager, StoragePolicy
@@ -30,6 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The limit is process-wide, so the runs' worker threads inherit it.
         threadpool_limits(limits=settings.blas_threads)
+        # uvicorn has configured its loggers by now, so the filter stays.
+        install_log_redaction()
         store = RunStore(settings.state_dir, settings.storage_queue_items)
         manager: RunManager = app.state.runs
         manager.store = store
@@ -68,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.uploads = UploadStore(settings.max_uploaded_datasets)
     install_error_handlers(app)
+    token = settings.token.get_secret_value() if settings.token is not None else None
+    app.add_middleware(AccessMiddleware, token=token)
 
     api = APIRouter(prefix="/api")
     api.include_router(meta.router)

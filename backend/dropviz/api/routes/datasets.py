@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
-CSV_MEDIA_TYPES = ("text/csv", "text/plain")
+# Not text/plain: a foreign page can post that without a CORS preflight.
+CSV_MEDIA_TYPES = ("text/csv",)
 
 
 @router.get("")
@@ -48,7 +49,7 @@ def read_datasets(settings: SettingsDep, uploads: UploadsDep) -> list[DatasetOut
     },
     responses={
         413: {"description": "The body is larger than max_csv_bytes."},
-        415: {"description": "The Content-Type is not text/csv or text/plain."},
+        415: {"description": "The Content-Type is not text/csv."},
     },
 )
 async def upload_csv(
