@@ -33,7 +33,7 @@ def _bits(trainer: Trainer) -> list[bytes]:
 
 
 def test_restore_after_crash_resumes_bit_identically(tmp_path: Path) -> None:
-    config = replace(MOONS, optimizer="adam", learning_rate=0.01)
+    config = replace(MOONS, optimizer="adam", learning_rate=0.01, epochs=10_000)
     manager = _manager(tmp_path)
     run = manager.create(config)
     manager.start(run.id)
