@@ -26,6 +26,10 @@ MAX_PARAMETERS = (
     20_000_000  # about 80 MB of float32 weights, plus as much again for deltas
 )
 
+# One step per 100 s. A rate near 0 made the pacing wait overflow the
+# platform's time_t, which stopped the run.
+MIN_STEPS_PER_SECOND = 0.01
+
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 _DEFAULTS = TrainConfig()
 
@@ -198,7 +202,7 @@ class RunConfig(BaseModel):
     )
     max_steps_per_second: FiniteFloat | None = Field(
         None,
-        gt=0.0,
+        ge=MIN_STEPS_PER_SECOND,
         le=100_000.0,
         description="Training pace; null trains at full speed.",
     )
@@ -298,7 +302,7 @@ class SpeedUpdate(BaseModel):
 
     max_steps_per_second: FiniteFloat | None = Field(
         ...,
-        gt=0.0,
+        ge=MIN_STEPS_PER_SECOND,
         le=100_000.0,
         description="Training pace; null trains at full speed.",
     )
@@ -397,6 +401,7 @@ class EvaluationIn(BaseModel):
     layers: list[Annotated[StrictInt, Field(ge=0, le=MAX_HIDDEN_LAYERS)]] | None = (
         Field(
             None,
+            min_length=1,
             description=(
                 "Unit layers to enumerate (0 = input); null: every layer with "
                 "dropout. The others use weight scaling."

@@ -37,7 +37,12 @@ router = APIRouter(prefix="/runs", tags=["history"])
 MAX_RANGE_STEPS = 4096  # steps per playback request
 MAX_RANGE_BYTES = 8 * 1024 * 1024  # packed mask bytes per playback request
 ARCHIVE_UNPACK_FACTOR = 4  # an archive may unpack to this many times its size
-ZIP_MEDIA_TYPES = ("application/zip", "application/x-zip-compressed")
+# application/octet-stream too, for clients that send any file as bytes.
+ZIP_MEDIA_TYPES = (
+    "application/zip",
+    "application/x-zip-compressed",
+    "application/octet-stream",
+)
 
 
 def _finite(value: float) -> float | None:
@@ -163,14 +168,15 @@ def export_archive(run: RunDep) -> Response:
         "requestBody": {
             "required": True,
             "content": {
-                "application/zip": {"schema": {"type": "string", "format": "binary"}}
+                media_type: {"schema": {"type": "string", "format": "binary"}}
+                for media_type in ZIP_MEDIA_TYPES
             },
         }
     },
     responses={
         409: {"description": "max_stored_runs or max_state_bytes is reached."},
         413: {"description": "The body is larger than max_import_bytes."},
-        415: {"description": "The Content-Type is not application/zip."},
+        415: {"description": "The Content-Type is not a zip or binary type."},
         422: {"description": "The archive is invalid or its steps do not re-run."},
     },
 )
