@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -94,3 +95,39 @@ def test_kill_9_restart_lists_runs_and_resumes_exactly(tmp_path: Path) -> None:
         {**DIGITS, "epochs": 2}, finished["total_steps"]
     )
     assert np.array_equal(final_weights[0], finished_reference.params.weights[0])
+
+
+def test_sigterm_saves_running_runs_within_grace(tmp_path: Path) -> None:
+    env = {"DROPVIZ_STATE_DIR": str(tmp_path / "state")}
+    server = start_server(tmp_path / "first.log", env)
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=30.0) as api:
+            run = api.post("/api/runs", json={**DIGITS, "epochs": 1000}).json()
+            api.post(f"/api/runs/{run['id']}/start")
+            time.sleep(1.0)
+    finally:
+        started = time.monotonic()
+        server.process.terminate()  # SIGTERM, as `docker compose stop` sends
+        exit_code = server.process.wait(timeout=30)
+        stopped_after = time.monotonic() - started
+        server.log_file.close()
+    # uvicorn re-raises SIGTERM once its shutdown is complete.
+    assert exit_code in (0, -signal.SIGTERM)
+    assert stopped_after < 10.0  # docker-compose.yml's stop_grace_period
+    first_log = server.log()
+    assert "Application shutdown complete" in first_log
+    assert f"run interrupted: run_id={run['id']}" in first_log
+    assert "Traceback" not in first_log
+
+    server = start_server(tmp_path / "second.log", env)
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=30.0) as api:
+            restored = api.get(f"/api/runs/{run['id']}").json()
+    finally:
+        stop_server(server)
+    assert restored["status"] == "interrupted"
+    assert restored["step"] > 0
+    # The shutdown wrote a checkpoint at the exact step: nothing was re-run.
+    expected = f"checkpoint_step={restored['step']}"
+    assert f"run restored: run_id={run['id']} status=interrupted" in server.log()
+    assert expected in server.log()

@@ -102,7 +102,8 @@ def open_database(path: Path, runs_dir: Path) -> sqlite3.Connection:
     has_table = connection.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
     ).fetchone()
-    if not has_table:
+    created = not has_table
+    if created:
         with _transaction(connection):
             _execute_script(connection, SCHEMA_V1)
             connection.execute("INSERT INTO schema_version VALUES (1)")
@@ -120,7 +121,9 @@ def open_database(path: Path, runs_dir: Path) -> sqlite3.Connection:
         with _transaction(connection):
             MIGRATIONS[version](connection, runs_dir)
             connection.execute("UPDATE schema_version SET version = ?", (version + 1,))
-        logger.info(
+        # A new file is made at version 1 and migrated like any other.
+        logger.log(
+            logging.DEBUG if created else logging.INFO,
             "run index migrated: path=%s from_version=%d to_version=%d",
             path,
             version,
