@@ -1,11 +1,11 @@
 """The storage writer: one thread that persists what training threads queue.
 
 Training threads only encode a step (a few dozen bytes of packed masks and
-metrics) and put it on a bounded queue; this thread appends records to the
-step files, writes checkpoints and updates the run index. Each wake-up
-drains every queued item and appends each run's steps with one write call,
-so on a process crash (`kill -9`) only the items still queued are lost,
-normally the last few milliseconds of steps.
+metrics) and put it on a bounded queue. This thread appends the records to
+the step files, writes checkpoints and updates the run index. It wakes at
+most every BATCH_SECONDS while steps arrive, drains the queue, and appends
+each run's steps with one write call. So a process crash (`kill -9`) loses
+only the steps still queued: those of the last 50 ms, plus any backlog.
 
 Queue-full policy: `put` blocks the training thread until the writer makes
 room. The bound (`DROPVIZ_STORAGE_QUEUE_ITEMS`, 65,536 by default) holds
@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 WAIT_LOG_INTERVAL = 60.0  # seconds between two "queue full" warnings
 SYNC_TIMEOUT = 30.0  # seconds `sync` waits for the writer before giving up
+BATCH_SECONDS = 0.05  # the writer's wait for more steps after the first
+MAX_BATCH_ITEMS = 10_000  # items applied per wake-up
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,12 @@ class StorageWriter:
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
-            while len(batch) < 10_000:
+            if isinstance(batch[0], StepsItem):
+                # Let steps gather: waking for every step of a fast run costs
+                # the training thread about a third of its speed (GIL and
+                # system calls), measured with bench/storage_size.py.
+                time.sleep(BATCH_SECONDS)
+            while len(batch) < MAX_BATCH_ITEMS:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
