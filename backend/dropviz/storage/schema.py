@@ -98,6 +98,9 @@ def open_database(path: Path, runs_dir: Path) -> sqlite3.Connection:
     # OS crash or power loss (the SQLite documentation on PRAGMA synchronous).
     connection.execute("PRAGMA synchronous = NORMAL")
     connection.execute("PRAGMA foreign_keys = ON")
+    # Without a limit the WAL file keeps its largest size, about 4 MB after
+    # SQLite's automatic checkpoint at 1,000 pages.
+    connection.execute("PRAGMA journal_size_limit = 1048576")
 
     has_table = connection.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
