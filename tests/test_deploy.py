@@ -106,7 +106,7 @@ def test_compose_defaults_match_settings_defaults() -> None:
             assert str(getattr(defaults, name)) == match.group(2), variable
 
 
-def test_state_lives_on_named_volume_owned_by_server_user() -> None:
+def test_state_dir_on_owned_named_volume() -> None:
     service = _compose_service()
     compose = yaml.safe_load(ROOT.joinpath("docker-compose.yml").read_text())
     state_dir = service["environment"]["DROPVIZ_STATE_DIR"]

@@ -54,5 +54,5 @@ def test_openapi_fuzz_finds_no_server_error(tmp_path: Path) -> None:
         stop_server(server)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     # Background failures, such as an evaluation job or a training thread
-    # that raised, answer 200 but log a traceback.
+    # that raised, return 200 but log a traceback.
     assert "Traceback" not in server.log(), server.log()[-6000:]

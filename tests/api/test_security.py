@@ -168,14 +168,15 @@ def test_run_count_limits_named(limited: httpx.Client) -> None:
     assert again.status_code == 409
     assert "max_running_runs is 1" in _detail(again)
 
-    # The first run trains on, and the others still answer.
+    # The first run trains on, and the others still respond.
     assert limited.post(f"/api/runs/{third['id']}/step").status_code == 200
     assert limited.get(f"/api/runs/{first['id']}").json()["status"] == "running"
     assert limited.post(f"/api/runs/{first['id']}/stop").status_code == 200
 
 
 def test_upload_and_import_size_limits_named(limited: httpx.Client) -> None:
-    big_csv = "x,label\n" + "\n".join(f"{i},a" for i in range(400))
+    big_csv = "x,label\n" + "1,a\n" * 680 + "1"  # 2,049 bytes: one too many
+    assert len(big_csv) == 2049
     response = limited.post(
         "/api/datasets/csv", content=big_csv, headers={"content-type": "text/csv"}
     )

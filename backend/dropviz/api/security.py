@@ -8,11 +8,11 @@ files and `GET /api/health` stay open, so the page can load and a
 container health check needs no secret. The page reads the token from its
 URL fragment (`#token=...`) once and stores it in the cookie (frontend/js/token.js).
 
-Independently of the token, state-changing calls (any method but GET,
-HEAD and OPTIONS) under /api/ are rejected when a browser marks them as
-cross-site (`Sec-Fetch-Site: cross-site`, 403), and their body must be JSON
-(415): a form or `text/plain` post, which a foreign page can send without
-a CORS preflight, never reaches a handler. Routes that take another body
+Independently of the token, a state-changing call (any method but GET,
+HEAD and OPTIONS) under /api/ gets 403 when a browser marks it cross-site
+(`Sec-Fetch-Site: cross-site`). Its body must be JSON, or 415 answers it.
+So a form or `text/plain` post, which a foreign page can send without a
+CORS preflight, never reaches a handler. Routes that take another body
 type check it themselves.
 """
 

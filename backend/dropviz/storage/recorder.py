@@ -1,7 +1,7 @@
 """What a run records while it trains, and when it writes a checkpoint.
 
-The run calls these methods from its training thread, under its state lock;
-each one encodes what it needs and queues it for the storage writer, so no
+The run calls these methods from its training thread, under its state lock.
+Each one encodes what it needs and queues it for the storage writer, so no
 call waits for the disk unless the writer's queue is full.
 
 Checkpoints are written every `checkpoint_steps` steps or `checkpoint_seconds`

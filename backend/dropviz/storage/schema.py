@@ -1,6 +1,6 @@
 """The SQLite schema of the run index, its version table and its migrations.
 
-The database holds one row per run (config, state, position, latest
+The database contains one row per run (config, state, position, latest
 metrics), the per-epoch metrics and the index of checkpoint files. Bulk data
 (every step's masks, the checkpoints themselves) lives in files beside it.
 `open_database` brings a file of any older version up to SCHEMA_VERSION, one

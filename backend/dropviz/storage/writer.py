@@ -8,9 +8,11 @@ each run's steps with one write call. So a process crash (`kill -9`) loses
 only the steps still queued: those of the last 50 ms, plus any backlog.
 
 Queue-full policy: `put` blocks the training thread until the writer makes
-room. The bound (`DROPVIZ_STORAGE_QUEUE_ITEMS`, 65,536 by default) holds
-several seconds of steps at full speed, so training waits only when the
-disk stalls; each wait is counted and logged at most once per minute.
+room. The bound (`DROPVIZ_STORAGE_QUEUE_ITEMS`, 65,536 by default) is about
+15 s of steps at the 4,100 to 4,600 steps/s that bench/storage_size.py
+measured, so
+training waits only when the disk stalls. Each wait is counted, and a
+warning is logged at most once per minute.
 """
 
 from __future__ import annotations
