@@ -175,7 +175,7 @@ def test_run_count_limits_named(limited: httpx.Client) -> None:
 
 
 def test_upload_and_import_size_limits_named(limited: httpx.Client) -> None:
-    big_csv = "x,label\n" + "1,a\n" * 680 + "1"  # 2,049 bytes: one too many
+    big_csv = "x,label\n" + "1,a\n" * 510 + "1"  # 2,049 bytes: one too many
     assert len(big_csv) == 2049
     response = limited.post(
         "/api/datasets/csv", content=big_csv, headers={"content-type": "text/csv"}
