@@ -46,7 +46,12 @@ def free_port() -> int:
 def start_server(log_path: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
     """Start `python -m dropviz serve` on a free port and wait for /api/health."""
     port = free_port()
-    env = {**os.environ, **(extra_env or {})}
+    # Never the user's own state folder: a fresh one beside the log by default.
+    env = {
+        **os.environ,
+        "DROPVIZ_STATE_DIR": str(log_path.parent / "state"),
+        **(extra_env or {}),
+    }
     log_file = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "dropviz", "serve", "--port", str(port)],

@@ -66,3 +66,81 @@ def test_ci_runs_readme_test_command() -> None:
     ci_script = ROOT.joinpath(".ci", "run").read_text()
     assert test_command in ci_script
     shlex.split(test_command)  # parses as one shell command line
+
+
+def _compose_service() -> dict:
+    compose = yaml.safe_load(ROOT.joinpath("docker-compose.yml").read_text())
+    return dict(compose["services"]["dropviz"])
+
+
+def test_compose_environment_names_real_settings() -> None:
+    from dropviz.config import Settings
+
+    fields = {f"DROPVIZ_{name.upper()}" for name in Settings.model_fields}
+    environment = _compose_service()["environment"]
+    readme = ROOT.joinpath("README.md").read_text()
+    assert set(environment) <= fields, set(environment) - fields
+    for limit in (
+        "DROPVIZ_TOKEN",
+        "DROPVIZ_MAX_RUNNING_RUNS",
+        "DROPVIZ_MAX_STORED_RUNS",
+        "DROPVIZ_MAX_STATE_BYTES",
+        "DROPVIZ_MAX_UNITS_PER_LAYER",
+        "DROPVIZ_MAX_HIDDEN_LAYERS",
+        "DROPVIZ_MAX_CLIENTS_PER_RUN",
+        "DROPVIZ_MAX_CSV_BYTES",
+        "DROPVIZ_MAX_IMPORT_BYTES",
+    ):
+        assert limit in environment
+        assert f"`{limit}`" in readme  # each limit is documented
+
+
+def test_compose_defaults_match_settings_defaults() -> None:
+    from dropviz.config import Settings
+
+    defaults = Settings(state_dir=Path("/data"))
+    for variable, value in _compose_service()["environment"].items():
+        match = re.fullmatch(r"\$\{(\w+):-(.*)\}", str(value))
+        if match and match.group(2):
+            name = variable.removeprefix("DROPVIZ_").lower()
+            assert str(getattr(defaults, name)) == match.group(2), variable
+
+
+def test_state_dir_on_owned_named_volume() -> None:
+    service = _compose_service()
+    compose = yaml.safe_load(ROOT.joinpath("docker-compose.yml").read_text())
+    state_dir = service["environment"]["DROPVIZ_STATE_DIR"]
+    volume, _, mount = service["volumes"][0].partition(":")
+    assert mount == state_dir
+    assert volume in compose["volumes"]  # named, so it outlives the container
+
+    dockerfile = ROOT.joinpath("Dockerfile").read_text()
+    user = re.findall(r"^USER (\S+)$", dockerfile, re.MULTILINE)[-1]
+    assert f"DROPVIZ_STATE_DIR={state_dir}" in dockerfile
+    assert f"chown {user}:{user} {state_dir}" in dockerfile
+    assert f'VOLUME ["{state_dir}"]' in dockerfile
+
+
+def test_compose_grace_period_covers_shutdown() -> None:
+    grace = _compose_service()["stop_grace_period"]
+    assert grace.endswith("s")
+    package = ROOT.joinpath("backend", "dropviz")
+    source = "".join(path.read_text() for path in sorted(package.glob("*.py")))
+    match = re.search(r"timeout_graceful_shutdown=(\w+)", source)
+    assert match, "the server no longer pins uvicorn's graceful shutdown timeout"
+    timeout = match.group(1)
+    if not timeout.isdigit():  # a named constant
+        constant = re.search(rf"^{timeout} = (\d+)", source, re.MULTILINE)
+        assert constant, f"{timeout} is not set to a whole number of seconds"
+        timeout = constant.group(1)
+    # The open connections' wait, plus a few seconds to write checkpoints.
+    assert int(grace[:-1]) >= int(timeout) + 5
+
+
+def test_image_installs_like_readme() -> None:
+    dockerfile = ROOT.joinpath("Dockerfile").read_text()
+    readme_install = _readme_commands()[0]
+    assert "pip install -e ." in readme_install
+    assert "pip install --no-cache-dir -e ." in dockerfile
+    assert _dockerfile_cmd()[:2] == ["dropviz", "serve"]
+    assert "dropviz serve" in readme_install

@@ -56,10 +56,13 @@ def serve(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if settings.host not in ("127.0.0.1", "localhost", "::1"):
+    if (
+        settings.host not in ("127.0.0.1", "localhost", "::1")
+        and settings.token is None
+    ):
         logging.getLogger("dropviz").warning(
-            "binding %s makes the dashboard reachable from other machines; "
-            "it has no authentication yet",
+            "binding %s makes the dashboard reachable from other machines, and "
+            "no access token is set; set DROPVIZ_TOKEN to require one",
             settings.host,
         )
     logging.getLogger("dropviz").info(

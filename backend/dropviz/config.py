@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # In a source checkout the page is at backend/dropviz/../../frontend.
 DEFAULT_FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
+
+
+def default_state_dir() -> Path:
+    """Return $XDG_DATA_HOME/dropviz, or ~/.local/share/dropviz without it."""
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "dropviz"
 
 
 class Settings(BaseSettings):
@@ -75,6 +82,81 @@ class Settings(BaseSettings):
             "409. Each takes up to 4 times its CSV size as float64 values."
         ),
     )
+
+    state_dir: Path = Field(
+        default_factory=default_state_dir,
+        description=(
+            "Folder of the run index (dropviz.sqlite3) and each run's step file "
+            "and checkpoints; created if missing."
+        ),
+    )
+    checkpoint_steps: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Steps between two checkpoints of a training run. Replaying a step's "
+            "weights re-runs at most this many steps."
+        ),
+    )
+    checkpoint_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds of training between two checkpoints, at most.",
+    )
+    storage_queue_items: int = Field(
+        65_536,
+        ge=16,
+        le=10_000_000,
+        description=(
+            "Writes (mostly steps, about 60 bytes each) queued for the storage "
+            "writer; when full, training waits for the disk."
+        ),
+    )
+    token: SecretStr | None = Field(
+        None,
+        description=(
+            "Access token. When set, every API call and stream must present it; "
+            "without it, binding an address other than loopback logs a warning."
+        ),
+    )
+    max_units_per_layer: int = Field(
+        4096, ge=1, le=4096, description="Units of one hidden layer, at most."
+    )
+    max_hidden_layers: int = Field(
+        8, ge=1, le=8, description="Hidden layers of a run, at most."
+    )
+    max_stored_runs: int = Field(
+        100,
+        ge=1,
+        le=100_000,
+        description="Runs kept; one more create or import gets 409.",
+    )
+    max_state_bytes: int = Field(
+        2 * 1024**3,
+        ge=1024 * 1024,
+        description=(
+            "Disk use of the state folder, in bytes. Past it, creating, importing "
+            "or starting a run gets 409, and a training run pauses."
+        ),
+    )
+    max_clients_per_run: int = Field(
+        16,
+        ge=1,
+        le=10_000,
+        description="Open streams of one run; one more is closed with code 1013.",
+    )
+    max_import_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024,
+        description="Largest run archive accepted by POST /api/runs/import, in bytes.",
+    )
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, token: object) -> object:
+        # docker compose passes an unset variable as an empty string.
+        return None if token == "" else token
 
 
 @lru_cache

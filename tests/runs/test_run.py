@@ -103,7 +103,7 @@ def test_manager_enforces_running_run_limit() -> None:
     manager.start(second.id)
     manager.shutdown()
     assert first.status == RunStatus.PAUSED
-    assert second.status == RunStatus.PAUSED
+    assert second.status == RunStatus.INTERRUPTED  # it was running at shutdown
 
 
 def test_manager_delete_forgets_run() -> None:

@@ -19,8 +19,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from dropviz.datasets.uploads import UploadLimitError, UploadNotFoundError
+from dropviz.runs.history import NotStoredError, StepNotRecordedError
 from dropviz.runs.manager import RunLimitError, RunNotFoundError
 from dropviz.runs.run import RunStateError
+from dropviz.storage.replay import ReplayError
 from dropviz.training.errors import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -136,6 +138,20 @@ async def _conflict(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        status_code=status.HTTP_404_NOT_FOUND, content={"detail": str(exc)}
+    )
+
+
+async def _replay_failed(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("replay failed: path=%s error=%s", request.url.path, exc)
+    return JSONResponse(
+        status_code=status.HTTP_409_CONFLICT,
+        content={"detail": f"The run cannot be replayed here: {exc}."},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(RunNotFoundError, _run_not_found)
@@ -144,3 +160,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DatasetError, _dataset_error)
     app.add_exception_handler(UploadNotFoundError, _upload_not_found)
     app.add_exception_handler(UploadLimitError, _conflict)
+    app.add_exception_handler(StepNotRecordedError, _not_found)
+    app.add_exception_handler(NotStoredError, _conflict)
+    app.add_exception_handler(ReplayError, _replay_failed)

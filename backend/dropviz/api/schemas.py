@@ -27,6 +27,10 @@ MAX_PARAMETERS = (
     20_000_000  # about 80 MB of float32 weights, plus as much again for deltas
 )
 
+# One step per 100 s. A rate near 0 made the pacing wait overflow the
+# platform's time_t, which stopped the run.
+MIN_STEPS_PER_SECOND = 0.01
+
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 _DEFAULTS = TrainConfig()
 
@@ -199,7 +203,7 @@ class RunConfig(BaseModel):
     )
     max_steps_per_second: FiniteFloat | None = Field(
         None,
-        ge=0.01,
+        ge=MIN_STEPS_PER_SECOND,
         le=100_000.0,
         description="Steps per second, at least 0.01; null trains at full speed.",
     )
@@ -299,7 +303,7 @@ class SpeedUpdate(BaseModel):
 
     max_steps_per_second: FiniteFloat | None = Field(
         ...,
-        ge=0.01,
+        ge=MIN_STEPS_PER_SECOND,
         le=100_000.0,
         description="Steps per second, at least 0.01; null trains at full speed.",
     )
@@ -316,7 +320,9 @@ class LatestMetrics(BaseModel):
 
 class RunOut(BaseModel):
     id: str
-    status: Literal["created", "running", "paused", "finished", "stopped", "diverged"]
+    status: Literal[
+        "created", "running", "paused", "interrupted", "finished", "stopped", "diverged"
+    ]
     config: dict[str, Any]
     max_steps_per_second: float | None
     layer_sizes: list[int]
@@ -396,6 +402,7 @@ class EvaluationIn(BaseModel):
     layers: list[Annotated[StrictInt, Field(ge=0, le=MAX_HIDDEN_LAYERS)]] | None = (
         Field(
             None,
+            min_length=1,
             description=(
                 "Unit layers to enumerate (0 = input); null: every layer with "
                 "dropout. The others use weight scaling."
@@ -505,3 +512,52 @@ class PredictOut(BaseModel):
     weight_scaling: list[list[float]]
     mc: dict[str, Any]
     subnetworks: list[dict[str, Any]]
+
+
+class StepOut(BaseModel):
+    """One recorded step, read back from the run's step file."""
+
+    step: int = Field(description="0-based step number.")
+    epoch: int
+    loss: float | None = Field(description="Mean cross-entropy, with dropout.")
+    batch_accuracy: float | None
+    mask_scope: Literal["per-step", "per-example", "weights"]
+    masks: list[list[list[bool]]] = Field(
+        description=(
+            "[layer][row][unit], True = kept. One row per step, one per example "
+            "of the mini-batch, or, for DropConnect (weights), one per source "
+            "unit with a value per destination unit."
+        )
+    )
+    weights: list[list[list[float]]] | None = Field(
+        None,
+        description="With ?weights=true: W[l] right after this step, [l][i][j].",
+    )
+    biases: list[list[float]] | None = Field(
+        None, description="With ?weights=true: b[l] right after this step."
+    )
+
+
+class StepRangeOut(BaseModel):
+    """Consecutive recorded steps, for playback; masks stay bit-packed."""
+
+    run_id: str
+    first_step: int
+    step_count: int
+    next_step: int | None = Field(
+        description="The first step after this range, or null at the last one."
+    )
+    layer_sizes: list[int]
+    mask_scope: Literal["per-step", "per-example", "weights"]
+    epochs: list[int]
+    losses: list[float | None]
+    batch_accuracies: list[float | None]
+    mask_rows: list[int]
+    masks: list[str] = Field(
+        description=(
+            "Per step, base64 of every layer's mask block in the stream's bit "
+            "layout (docs/protocol.md), each block with max_mask_rows rows and "
+            "padded to 4 bytes."
+        )
+    )
+    max_mask_rows: int

@@ -1,19 +1,22 @@
 """One run: a trainer, its state machine, its worker thread and its stream hub.
 
 States: created -> running <-> paused, then finished, stopped or diverged,
-which are final. `step_once` trains exactly one mini-batch from created or
-paused. Control calls block until the worker has settled, so call them from
-a worker thread (the API uses a thread pool), never from the event loop.
+which are final. A run that was training when the server stopped or crashed
+comes back as interrupted, which resumes like paused. `step_once` trains
+exactly one mini-batch from created, paused or interrupted. Control calls
+block until the worker has settled, so call them from a worker thread (the
+API uses a thread pool), never from the event loop. With a recorder, every
+step, epoch, state change and checkpoint is also queued for storage.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import math
 import threading
 import time
+from collections.abc import Set
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -21,12 +24,16 @@ from typing import Any
 import numpy as np
 
 from dropviz.runs.evaluations import EvaluationJob, EvaluationRequest, start_job
+from dropviz.storage.archive import weights_npz
+from dropviz.storage.datasets import dataset_to_npz
+from dropviz.storage.recorder import RunRecorder
 from dropviz.streaming.frames import encode_snapshot
 from dropviz.streaming.hub import ClientQueue, StreamHub
 from dropviz.training.config import TrainConfig
 from dropviz.training.data import Dataset
 from dropviz.training.ensemble import Network, check_enumerable
 from dropviz.training.records import EpochMetrics, StepRecord
+from dropviz.training.state import TrainerState
 from dropviz.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
@@ -42,9 +49,15 @@ class RunStatus(StrEnum):
     FINISHED = "finished"
     STOPPED = "stopped"
     DIVERGED = "diverged"
+    INTERRUPTED = "interrupted"  # was running when the server stopped or crashed
 
 
 FINAL_STATES = frozenset({RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.DIVERGED})
+RESUMABLE_STATES = frozenset(
+    {RunStatus.CREATED, RunStatus.PAUSED, RunStatus.INTERRUPTED}
+)
+# States that the run enters with a checkpoint of its exact step.
+CHECKPOINT_STATES = FINAL_STATES | {RunStatus.PAUSED, RunStatus.INTERRUPTED}
 
 
 class RunStateError(Exception):
@@ -69,6 +82,7 @@ class Run:
         max_steps_per_second: float | None = None,
         max_merge_steps: int = 20_000,
         dataset: Dataset | None = None,
+        recorder: RunRecorder | None = None,
     ) -> None:
         self.id = run_id
         self.config = config
@@ -82,6 +96,9 @@ class Run:
         self.status = RunStatus.CREATED
         self.epochs: list[EpochMetrics] = []
         self.last_step: StepRecord | None = None
+        # Loss and accuracy of the last step before a restore, until a new step.
+        self.restored_latest: tuple[float | None, float | None] = (None, None)
+        self.recorder = recorder
         self.diverged_step: int | None = None
         self.error: str | None = None
         self.evaluations: dict[str, EvaluationJob] = {}  # oldest first
@@ -95,7 +112,8 @@ class Run:
 
     def start(self) -> None:
         with self._control_lock, self._state_lock:
-            self._require({RunStatus.CREATED, RunStatus.PAUSED}, "start")
+            self._require(RESUMABLE_STATES, "start")
+            self.error = None
             self._halt.clear()
             self._set_status(RunStatus.RUNNING)
             self._worker = threading.Thread(
@@ -110,27 +128,52 @@ class Run:
     def step_once(self) -> None:
         """Train exactly one mini-batch, leaving the run paused (or final)."""
         with self._control_lock, self._state_lock:
-            self._require({RunStatus.CREATED, RunStatus.PAUSED}, "step")
+            self._require(RESUMABLE_STATES, "step")
             self._advance()
             if self.status not in FINAL_STATES:
                 self._set_status(RunStatus.PAUSED)
 
     def stop(self) -> None:
         self._halt_worker(
-            {RunStatus.CREATED, RunStatus.RUNNING, RunStatus.PAUSED},
-            "stop",
-            RunStatus.STOPPED,
+            RESUMABLE_STATES | {RunStatus.RUNNING}, "stop", RunStatus.STOPPED
         )
 
     def halt(self) -> None:
-        """Pause a running run without raising; used at server shutdown."""
+        """Pause a running run without raising; used before deleting it."""
         try:
             self.pause()
         except RunStateError:
             pass
 
+    def suspend(self) -> None:
+        """Halt a running run as interrupted, with a checkpoint; for shutdown."""
+        try:
+            self._halt_worker({RunStatus.RUNNING}, "suspend", RunStatus.INTERRUPTED)
+        except RunStateError:
+            pass
+
     def set_speed(self, max_steps_per_second: float | None) -> None:
         self.max_steps_per_second = max_steps_per_second
+        if self.recorder is not None:
+            self.recorder.record_state(max_steps_per_second=max_steps_per_second)
+
+    def restore(
+        self,
+        status: RunStatus,
+        created_at: datetime,
+        epochs: list[EpochMetrics],
+        diverged_step: int | None,
+        error: str | None,
+        latest: tuple[float | None, float | None],
+    ) -> None:
+        """Set the fields of a run rebuilt from storage; its trainer is already set."""
+        with self._state_lock:
+            self.status = status
+            self.created_at = created_at
+            self.epochs = list(epochs)
+            self.diverged_step = diverged_step
+            self.error = error
+            self.restored_latest = latest
 
     # watching --------------------------------------------------------------
 
@@ -215,44 +258,22 @@ class Run:
             }
         )
 
+    def archive_state(self) -> tuple[TrainerState, dict[str, Any], list[EpochMetrics]]:
+        """Return the trainer state, summary and epochs, all from one moment."""
+        with self._state_lock:
+            return self.trainer.state_dict(), self.summary(), list(self.epochs)
+
     def weights_npz(self) -> tuple[int, bytes]:
         """Return the step count and the current weights as `.npz` bytes."""
         with self._state_lock:
             params = self.trainer.params.copy()
             step = self.trainer.step_count
-        arrays: dict[str, np.ndarray] = {
-            "layer_sizes": np.array(self.trainer.layer_sizes)
-        }
-        for layer, (weight, bias) in enumerate(
-            zip(params.weights, params.biases, strict=True)
-        ):
-            arrays[f"W{layer}"] = weight
-            arrays[f"b{layer}"] = bias
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)  # type: ignore[arg-type]
-        return step, buffer.getvalue()
+        return step, weights_npz(self.trainer.layer_sizes, params)
 
     def dataset_npz(self) -> bytes:
         """Return the run's train and test splits as `.npz` bytes."""
         # Nothing modifies a data set after loading, so no lock is needed.
-        dataset = self.trainer.dataset
-        arrays: dict[str, np.ndarray] = {
-            "x_train": dataset.x_train,
-            "y_train": dataset.y_train,
-            "x_test": dataset.x_test,
-            "y_test": dataset.y_test,
-            "train_index": dataset.train_index,
-            "test_index": dataset.test_index,
-            "class_names": np.array(dataset.class_names, dtype=np.str_),
-        }
-        if dataset.feature_mean is not None and dataset.feature_scale is not None:
-            arrays["feature_mean"] = dataset.feature_mean
-            arrays["feature_scale"] = dataset.feature_scale
-        if dataset.feature_names is not None:
-            arrays["feature_names"] = np.array(dataset.feature_names, dtype=np.str_)
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)  # type: ignore[arg-type]
-        return buffer.getvalue()
+        return dataset_to_npz(self.trainer.dataset)
 
     def summary(self) -> dict[str, Any]:
         """Return the run's state as plain JSON-safe Python values."""
@@ -262,6 +283,10 @@ class Run:
             final_accuracy = None
             if self.status == RunStatus.FINISHED and last_epoch is not None:
                 final_accuracy = finite_or_none(last_epoch.test_accuracy)
+            batch_loss, batch_accuracy = self.restored_latest
+            if self.last_step is not None:
+                batch_loss = self.last_step.loss
+                batch_accuracy = self.last_step.batch_accuracy
             return {
                 "id": self.id,
                 "status": self.status.value,
@@ -278,12 +303,8 @@ class Run:
                 "train_size": int(len(trainer.dataset.y_train)),
                 "test_size": int(len(trainer.dataset.y_test)),
                 "latest": {
-                    "batch_loss": finite_or_none(self.last_step.loss)
-                    if self.last_step
-                    else None,
-                    "batch_accuracy": finite_or_none(self.last_step.batch_accuracy)
-                    if self.last_step
-                    else None,
+                    "batch_loss": finite_or_none(batch_loss),
+                    "batch_accuracy": finite_or_none(batch_accuracy),
                     **_epoch_fields(last_epoch),
                 },
                 "final_test_accuracy": final_accuracy,
@@ -310,7 +331,7 @@ class Run:
 
     # internals ---------------------------------------------------------------
 
-    def _require(self, allowed: set[RunStatus], action: str) -> None:
+    def _require(self, allowed: Set[RunStatus], action: str) -> None:
         if self.status not in allowed:
             names = ", ".join(sorted(s.value for s in allowed))
             raise RunStateError(
@@ -319,7 +340,14 @@ class Run:
             )
 
     def _set_status(self, status: RunStatus) -> None:
-        self.status = status
+        previous, self.status = self.status, status
+        if self.recorder is not None:
+            # A single step leaves the run paused without a checkpoint: the
+            # step file has the step, and a restore re-runs it.
+            checkpoint = status in CHECKPOINT_STATES and not (
+                status == RunStatus.PAUSED and previous != RunStatus.RUNNING
+            )
+            self._record_status(self.recorder, checkpoint)
         self.hub.publish_event(
             {
                 "type": "status",
@@ -331,7 +359,7 @@ class Run:
         )
 
     def _halt_worker(
-        self, allowed: set[RunStatus], action: str, target: RunStatus
+        self, allowed: Set[RunStatus], action: str, target: RunStatus
     ) -> None:
         """Wait for the worker to finish its step, then move to `target`.
 
@@ -350,6 +378,9 @@ class Run:
                         self.id,
                         self.trainer.step_count,
                     )
+            if self.recorder is not None:
+                # The caller learns of the new state only once it is on disk.
+                self.recorder.sync()
 
     def _join_worker(self) -> None:
         self._halt.set()
@@ -363,6 +394,8 @@ class Run:
         record = self.trainer.step()
         self.last_step = record
         self.hub.publish_step(record)
+        if self.recorder is not None:
+            self.recorder.record_step(record)
 
         if not math.isfinite(record.loss):
             self.diverged_step = record.step
@@ -373,6 +406,8 @@ class Run:
             metrics = self.trainer.evaluate()
             self.epochs.append(metrics)
             self.hub.publish_event(_epoch_event(metrics))
+            if self.recorder is not None:
+                self.recorder.record_epoch(metrics)
         if self.trainer.done:
             self._set_status(RunStatus.FINISHED)
             logger.info(
@@ -381,6 +416,10 @@ class Run:
                 self.trainer.step_count,
                 self.epochs[-1].test_accuracy if self.epochs else float("nan"),
             )
+        elif self.recorder is not None and self.recorder.checkpoint_due(
+            self.trainer.step_count
+        ):
+            self._record_status(self.recorder, checkpoint=False)
 
     def _train(self) -> None:
         next_time = time.monotonic()
@@ -392,6 +431,9 @@ class Run:
                     self._advance()
                     if self.status != RunStatus.RUNNING:
                         return
+                    if self.recorder is not None and self.recorder.disk_full():
+                        self._pause_for_disk(self.recorder)
+                        return
                 rate = self.max_steps_per_second
                 if rate:
                     next_time = max(next_time + 1.0 / rate, time.monotonic() - 1.0)
@@ -401,6 +443,38 @@ class Run:
             with self._state_lock:
                 self.error = f"{type(exc).__name__}: {exc}"
                 self._set_status(RunStatus.STOPPED)
+
+    def _pause_for_disk(self, recorder: RunRecorder) -> None:
+        self.error = (
+            f"Paused at step {self.trainer.step_count}: the state folder uses "
+            f"{recorder.store.usage_bytes:,} bytes and max_state_bytes is "
+            f"{recorder.max_state_bytes:,}. Delete runs or raise "
+            "DROPVIZ_MAX_STATE_BYTES, then start the run again."
+        )
+        self._set_status(RunStatus.PAUSED)
+        logger.warning(
+            "run paused, disk limit reached: run_id=%s step=%d usage_bytes=%d "
+            "max_state_bytes=%d",
+            self.id,
+            self.trainer.step_count,
+            recorder.store.usage_bytes,
+            recorder.max_state_bytes,
+        )
+
+    def _record_status(self, recorder: RunRecorder, checkpoint: bool) -> None:
+        """Queue the run's index row, after a checkpoint if asked for or due."""
+        step_count = self.trainer.step_count
+        if checkpoint or recorder.checkpoint_due(step_count):
+            recorder.checkpoint(self.trainer.state_dict())
+        latest = self.last_step
+        recorder.record_state(
+            status=self.status.value,
+            step=step_count,
+            diverged_step=self.diverged_step,
+            error=self.error,
+            latest_loss=finite_or_none(latest.loss) if latest else None,
+            latest_accuracy=finite_or_none(latest.batch_accuracy) if latest else None,
+        )
 
 
 def _epoch_fields(metrics: EpochMetrics | None) -> dict[str, float | None]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 Activation = Literal["relu", "tanh", "sigmoid"]
@@ -171,6 +171,22 @@ class TrainConfig:
         return (
             self.compact and self.variant == "dropout" and self.mask_scope == "per-step"
         )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Rebuild a config from `to_dict` output; raise ValueError if invalid."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown}")
+        values = dict(values)
+        values["hidden_sizes"] = tuple(values.get("hidden_sizes", cls.hidden_sizes))
+        if values.get("hidden_drop_rates") is not None:
+            values["hidden_drop_rates"] = tuple(values["hidden_drop_rates"])
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ValueError(f"invalid config: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)

@@ -45,6 +45,36 @@ class Optimizer:
         )
 
     @property
+    def buffers(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Return the velocity (or first moment) and second-moment arrays, live."""
+        return self._velocity, self._second
+
+    def load_buffers(
+        self, step_count: int, velocity: list[np.ndarray], second: list[np.ndarray]
+    ) -> None:
+        """Replace the update count and buffers, for a trainer rebuilt from a state.
+
+        Raises ValueError when the counts or shapes differ from this optimizer's.
+        """
+        for name, current, loaded in (
+            ("velocity", self._velocity, velocity),
+            ("second moment", self._second, second),
+        ):
+            if [a.shape for a in current] != [a.shape for a in loaded]:
+                raise ValueError(
+                    f"the {self.name} optimizer's {name} buffers have shapes "
+                    f"{[a.shape for a in current]}, the state has "
+                    f"{[a.shape for a in loaded]}"
+                )
+        self.step_count = step_count
+        self._velocity = [
+            a.astype(b.dtype) for a, b in zip(velocity, self._velocity, strict=True)
+        ]
+        self._second = [
+            a.astype(b.dtype) for a, b in zip(second, self._second, strict=True)
+        ]
+
+    @property
     def is_plain_sgd(self) -> bool:
         """Whether an update moves exactly the weights whose gradient is non-zero."""
         return self.name == "sgd" and self.weight_decay == 0.0

@@ -24,6 +24,7 @@ from dropviz.training.mlp import (
 )
 from dropviz.training.optim import Optimizer, learning_rate_at
 from dropviz.training.records import BlockDelta, EpochMetrics, StepRecord
+from dropviz.training.state import TrainerState
 
 EVAL_BATCH_SIZE = 1024  # bounds evaluation memory: one (1024, n_units) block per layer
 
@@ -69,6 +70,73 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * config.epochs
         self.step_count = 0  # steps completed
         self._order = np.arange(n_train)
+
+    def state_dict(self) -> TrainerState:
+        """Return a copy of everything the next steps depend on.
+
+        A trainer built by `from_state` from it takes the same steps, with the
+        same masks, order and weights, bit for bit.
+        """
+        velocity, second = self.optimizer.buffers
+        return TrainerState(
+            step_count=self.step_count,
+            weights=[w.copy() for w in self.params.weights],
+            biases=[b.copy() for b in self.params.biases],
+            optimizer_step_count=self.optimizer.step_count,
+            velocity=[v.copy() for v in velocity],
+            second_moment=[s.copy() for s in second],
+            mask_rng_state=dict(self._mask_rng.bit_generator.state),
+            shuffle_rng_state=dict(self._shuffle_rng.bit_generator.state),
+            order=self._order.copy(),
+        )
+
+    @classmethod
+    def from_state(
+        cls, config: TrainConfig, state: TrainerState, dataset: Dataset | None = None
+    ) -> Trainer:
+        """Build a trainer for `config` and move it to `state`.
+
+        `config` and the data set must be the ones the state was saved with.
+        Raises ValueError when the state's shapes do not fit them.
+        """
+        trainer = cls(config, dataset)
+        trainer.load_state(state)
+        return trainer
+
+    def load_state(self, state: TrainerState) -> None:
+        """Replace this trainer's parameters, buffers, generators and position."""
+        expected = [w.shape for w in self.params.weights]
+        if [w.shape for w in state.weights] != expected or [
+            b.shape for b in state.biases
+        ] != [b.shape for b in self.params.biases]:
+            raise ValueError(
+                f"the state's weight shapes {[w.shape for w in state.weights]} do "
+                f"not match this network's {expected}"
+            )
+        if state.order.shape != self._order.shape:
+            raise ValueError(
+                f"the state's example order has {state.order.shape[0]} entries; "
+                f"the training split has {self._order.shape[0]} examples"
+            )
+        if not 0 <= state.step_count <= self.total_steps:
+            raise ValueError(
+                f"the state is at step {state.step_count}, outside this run's "
+                f"0..{self.total_steps} steps"
+            )
+
+        self.optimizer.load_buffers(
+            state.optimizer_step_count, state.velocity, state.second_moment
+        )
+        for target, source in zip(
+            self.params.weights + self.params.biases,
+            state.weights + state.biases,
+            strict=True,
+        ):
+            target[...] = source
+        self._mask_rng.bit_generator.state = state.mask_rng_state
+        self._shuffle_rng.bit_generator.state = state.shuffle_rng_state
+        self._order = state.order.copy()
+        self.step_count = state.step_count
 
     @property
     def epoch(self) -> int:

@@ -12,8 +12,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
+from dropviz.api.bodies import read_limited_body
 from dropviz.api.deps import SettingsDep, UploadsDep
 from dropviz.api.schemas import DatasetOut
 from dropviz.datasets.catalogue import CatalogueEntry, describe_upload, list_datasets
@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
-CSV_MEDIA_TYPES = ("text/csv", "text/plain")
+# Not text/plain: a foreign page can post that without a CORS preflight.
+CSV_MEDIA_TYPES = ("text/csv",)
 
 
 @router.get("")
@@ -48,7 +49,7 @@ def read_datasets(settings: SettingsDep, uploads: UploadsDep) -> list[DatasetOut
     },
     responses={
         413: {"description": "The body is larger than max_csv_bytes."},
-        415: {"description": "The Content-Type is not text/csv or text/plain."},
+        415: {"description": "The Content-Type is not text/csv."},
     },
 )
 async def upload_csv(
@@ -131,27 +132,10 @@ def _check_content_type(content_type: str | None) -> None:
 
 async def _read_body(request: Request, max_bytes: int) -> bytes:
     """Read the body, stopping with 413 as soon as it passes `max_bytes`."""
-    too_large = HTTPException(
-        status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-        detail=f"The CSV is larger than max_csv_bytes, {max_bytes:,} bytes; upload "
+    return await read_limited_body(
+        request,
+        max_bytes,
+        f"The CSV is larger than max_csv_bytes, {max_bytes:,} bytes; upload "
         "a smaller file, or raise DROPVIZ_MAX_CSV_BYTES on the server.",
+        "CSV",
     )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise too_large
-
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_bytes:
-                raise too_large
-            chunks.append(chunk)
-    except ClientDisconnect:
-        logger.info("csv upload aborted: the client disconnected after %d bytes", size)
-        raise HTTPException(
-            status_code=status.HTTP_400_BAD_REQUEST,
-            detail="The client disconnected before the CSV body was complete.",
-        ) from None
-    return b"".join(chunks)

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
 from dropviz.api.deps import ManagerDep, RunDep, SettingsDep, UploadsDep
+from dropviz.api.limits import check_layer_limits
 from dropviz.api.schemas import (
     EpochOut,
     MetricsOut,
@@ -20,6 +21,7 @@ from dropviz.api.schemas import (
     check_parameter_count,
 )
 from dropviz.datasets.catalogue import load_run_dataset
+from dropviz.runs import history
 from dropviz.training.data import Dataset
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -37,6 +39,7 @@ async def create_run(
     A missing or invalid data file gets 422 naming the file and the fix.
     """
     config = config or RunConfig()
+    check_layer_limits(config.hidden_sizes, settings, ("body",))
     # Loading the data set and drawing initial weights can take a moment.
     train_config, dataset = await run_in_threadpool(
         load_run_dataset, config.to_train_config(), settings, uploads
@@ -120,6 +123,7 @@ def stop_run(run: RunDep) -> RunOut:
 @router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_run(run: RunDep, manager: ManagerDep) -> Response:
     manager.delete(run.id)
+    history.forget(run.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from dropviz.config import Settings
 from dropviz.runs.manager import RunManager, RunNotFoundError
-from dropviz.streaming.hub import ClientQueue, CloseRequest
+from dropviz.streaming.hub import CLOSE_TRY_AGAIN_LATER, ClientQueue, CloseRequest
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,21 @@ async def stream_run(websocket: WebSocket, run_id: str) -> None:
             "stream rejected: client=%s run_id=%s reason=unknown run id",
             client_name,
             run_id,
+        )
+        return
+
+    # NOTE: two handshakes at the same moment may both pass this check, so a
+    # run can briefly have one client more than max_clients_per_run.
+    if run.hub.client_count >= settings.max_clients_per_run:
+        limit = settings.max_clients_per_run
+        await websocket.close(
+            code=CLOSE_TRY_AGAIN_LATER, reason=f"max_clients_per_run is {limit}"
+        )
+        logger.info(
+            "stream rejected: client=%s run_id=%s reason=max_clients_per_run %d",
+            client_name,
+            run_id,
+            limit,
         )
         return
 

@@ -1,0 +1,1 @@
+"""Persistent runs: the SQLite run index, step files, checkpoints and archives."""
