@@ -55,6 +55,8 @@ def make_dataset(n_features: int, n_classes: int, rng: np.random.Generator) -> D
         y_test=y[:256],
         class_names=tuple(str(k) for k in range(n_classes)),
         input_shape=None,
+        train_index=np.arange(N_TRAIN),
+        test_index=np.arange(256),
     )
 
 
