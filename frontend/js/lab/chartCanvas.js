@@ -1,0 +1,149 @@
+// Canvas plumbing shared by the lab's charts: backing store sized to CSS size
+// × devicePixelRatio, linear and base-10 log scales, ticks, grid and axis titles.
+// Fonts and greys follow the dashboard's charts.
+
+const FONT = "12px system-ui, -apple-system, 'Segoe UI', sans-serif";
+const AXIS_COLOUR = "#8a8f98";
+const GRID_COLOUR = "#eceef1";
+export const TEXT_COLOUR = "#4a4f57";
+const DEFAULT_PADDING = { left: 56, right: 16, top: 12, bottom: 40 };
+
+/**
+ * Sizes the canvas backing store to its CSS box × devicePixelRatio and returns
+ * { context, width, height, plot } in CSS pixels, with the plot rectangle
+ * inside `padding`.
+ */
+export function prepareCanvas(canvas, padding = DEFAULT_PADDING) {
+  const width = canvas.clientWidth;
+  const height = canvas.clientHeight;
+  const pixelRatio = window.devicePixelRatio || 1;
+  const backingWidth = Math.round(width * pixelRatio);
+  const backingHeight = Math.round(height * pixelRatio);
+  if (canvas.width !== backingWidth || canvas.height !== backingHeight) {
+    canvas.width = backingWidth;
+    canvas.height = backingHeight;
+  }
+  const context = canvas.getContext("2d");
+  context.setTransform(pixelRatio, 0, 0, pixelRatio, 0, 0);
+  context.clearRect(0, 0, width, height);
+  context.font = FONT;
+  const plot = {
+    left: padding.left,
+    top: padding.top,
+    width: Math.max(1, width - padding.left - padding.right),
+    height: Math.max(1, height - padding.top - padding.bottom),
+  };
+  return { context, width, height, plot };
+}
+
+/** Maps [min, max] linearly onto [start, end] pixels. */
+export function linearScale([min, max], [start, end]) {
+  const span = max > min ? max - min : 1;
+  return (value) => start + ((value - min) / span) * (end - start);
+}
+
+/** Maps [min, max] (both > 0) onto [start, end] pixels by log10. */
+export function logScale([min, max], [start, end]) {
+  const low = Math.log10(min);
+  const span = max > min ? Math.log10(max) - low : 1;
+  return (value) => start + ((Math.log10(value) - low) / span) * (end - start);
+}
+
+/** Returns about `count` round values covering [min, max], steps of 1, 2, 2.5 or 5 × 10^n. */
+export function niceTicks(min, max, count = 5) {
+  if (!(max > min)) return [min];
+  const rawStep = (max - min) / count;
+  const magnitude = 10 ** Math.floor(Math.log10(rawStep));
+  const step = [1, 2, 2.5, 5, 10].map((factor) => factor * magnitude).find((candidate) => candidate >= rawStep);
+  const ticks = [];
+  for (let tick = Math.ceil(min / step) * step; tick <= max + step * 1e-9; tick += step) {
+    ticks.push(Number(tick.toFixed(10)));
+  }
+  return ticks;
+}
+
+/** Returns the 1-2-5 sequence (1, 2, 5, 10, 20, ...) within [min, max], for a log axis. */
+export function logTicks(min, max) {
+  const ticks = [];
+  for (let decade = 10 ** Math.floor(Math.log10(min)); decade <= max; decade *= 10) {
+    for (const factor of [1, 2, 5]) {
+      const tick = Math.round(decade * factor * 1e6) / 1e6;
+      if (tick >= min - 1e-9 && tick <= max + 1e-9) ticks.push(tick);
+    }
+  }
+  return ticks;
+}
+
+/**
+ * Draws the grid, tick labels and axis titles. `x` and `y` are
+ * { ticks, scale, format, title }; scales map data to CSS pixels.
+ */
+export function drawAxes({ context, plot }, x, y) {
+  context.lineWidth = 1;
+  context.fillStyle = TEXT_COLOUR;
+
+  context.textBaseline = "middle";
+  context.textAlign = "right";
+  for (const tick of y.ticks) {
+    const pixel = Math.round(y.scale(tick)) + 0.5;
+    context.strokeStyle = GRID_COLOUR;
+    context.beginPath();
+    context.moveTo(plot.left, pixel);
+    context.lineTo(plot.left + plot.width, pixel);
+    context.stroke();
+    context.fillText(y.format(tick), plot.left - 6, pixel);
+  }
+
+  context.textBaseline = "top";
+  context.textAlign = "center";
+  for (const tick of x.ticks) {
+    const pixel = Math.round(x.scale(tick)) + 0.5;
+    context.strokeStyle = GRID_COLOUR;
+    context.beginPath();
+    context.moveTo(pixel, plot.top);
+    context.lineTo(pixel, plot.top + plot.height);
+    context.stroke();
+    context.fillText(x.format(tick), pixel, plot.top + plot.height + 5);
+  }
+
+  context.strokeStyle = AXIS_COLOUR;
+  context.beginPath();
+  context.moveTo(plot.left + 0.5, plot.top);
+  context.lineTo(plot.left + 0.5, plot.top + plot.height + 0.5);
+  context.lineTo(plot.left + plot.width, plot.top + plot.height + 0.5);
+  context.stroke();
+
+  context.fillText(x.title, plot.left + plot.width / 2, plot.top + plot.height + 22);
+  context.save();
+  context.translate(14, plot.top + plot.height / 2);
+  context.rotate(-Math.PI / 2);
+  context.textBaseline = "middle";
+  context.fillText(y.title, 0, 0);
+  context.restore();
+}
+
+/** Strokes a polyline through [x, y] pixel pairs; `dash` is a canvas line-dash array. */
+export function strokePath(context, points, colour, { width = 2, dash = [] } = {}) {
+  if (points.length === 0) return;
+  context.save();
+  context.strokeStyle = colour;
+  context.lineWidth = width;
+  context.lineJoin = "round";
+  context.setLineDash(dash);
+  context.beginPath();
+  points.forEach(([x, y], index) => (index === 0 ? context.moveTo(x, y) : context.lineTo(x, y)));
+  context.stroke();
+  context.restore();
+}
+
+/** Fills dots of radius `radius` at [x, y] pixel pairs. */
+export function fillDots(context, points, colour, radius = 3) {
+  context.save();
+  context.fillStyle = colour;
+  for (const [x, y] of points) {
+    context.beginPath();
+    context.arc(x, y, radius, 0, 2 * Math.PI);
+    context.fill();
+  }
+  context.restore();
+}
