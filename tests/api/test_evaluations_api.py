@@ -165,6 +165,17 @@ def test_predict_split_examples_returns_labels(api: httpx.Client) -> None:
     result = response.json()
     assert len(result["labels"]) == 12
     assert len(result["weight_scaling"][0]) == 10
+    assert result["step"] == 5
+    picked = api.post(
+        f"/api/runs/{run_id}/predict",
+        json={"split": "test", "indices": [11, 0], "k": 2},
+    ).json()
+    assert picked["labels"] == [result["labels"][11], result["labels"][0]]
+    response = api.post(
+        f"/api/runs/{run_id}/predict", json={"split": "test", "indices": [450]}
+    )
+    assert response.status_code == 422
+    assert "0 to 449" in response.json()["detail"][0]["msg"]
 
 
 def test_predict_invalid_requests_return_422(api: httpx.Client) -> None:

@@ -474,6 +474,11 @@ class PredictIn(BaseModel):
         le=2000,
         description="Examples of `split` to predict, from the first.",
     )
+    indices: list[Annotated[StrictInt, Field(ge=0)]] | None = Field(
+        None,
+        max_length=2000,
+        description="Examples of `split` to predict by position; replaces count.",
+    )
     k: StrictInt = Field(50, ge=1, le=1000, description="Sub-networks MC averages.")
     seed: StrictInt = Field(0, ge=0, le=2**32 - 1)
     subnetworks: StrictInt = Field(
@@ -500,6 +505,9 @@ class PredictIn(BaseModel):
 
 class PredictOut(BaseModel):
     n_points: int
+    step: int = Field(
+        description="Steps the run had completed when its weights were read."
+    )
     hidden_activations: list[list[list[float]]] | None = Field(
         None, description="Per hidden layer, per unit, the activation at each point."
     )

@@ -116,7 +116,19 @@ def predict_run(run: RunDep, body: PredictIn) -> PredictOut:
     else:
         x = dataset.x_test if body.split == "test" else dataset.x_train
         y = dataset.y_test if body.split == "test" else dataset.y_train
-        points, labels = x[: body.count], y[: body.count].tolist()
+        if body.indices is not None:
+            too_large = [index for index in body.indices if index >= len(y)]
+            if too_large:
+                raise _unprocessable(
+                    "indices",
+                    f"the {body.split} split has {len(y)} examples, so indices run "
+                    f"from 0 to {len(y) - 1}; got {too_large[:5]}",
+                    too_large[:5],
+                )
+            rows = np.asarray(body.indices, dtype=np.int64)
+            points, labels = x[rows], y[rows].tolist()
+        else:
+            points, labels = x[: body.count], y[: body.count].tolist()
 
     if len(points) * body.k > MAX_PREDICT_WORK:
         raise _unprocessable(
@@ -139,7 +151,9 @@ def predict_run(run: RunDep, body: PredictIn) -> PredictOut:
         points, body.k, body.seed, body.subnetworks, body.hidden_units
     )
     result = predict(network, request, last_masks, step)
-    return PredictOut.model_validate({**result, "grid": grid_axes, "labels": labels})
+    return PredictOut.model_validate(
+        {**result, "grid": grid_axes, "labels": labels, "step": step}
+    )
 
 
 def _grid(
