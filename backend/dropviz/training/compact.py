@@ -117,11 +117,15 @@ def compact_forward_backward(
         blocks.append(block)
         sub_weights.append(sub_weight)
         layer_inputs.append(h)
-        z = h @ sub_weight + params.biases[layer].take(kept[layer + 1])
+        z = h @ sub_weight  # (batch, k_{l+1})
+        z += params.biases[layer].take(kept[layer + 1])
         if layer == n_layers - 1:
             logits = z
             break
-        a = activate(z, activation)  # (batch, k_{l+1})
+        if activation == "relu":
+            a = np.maximum(z, 0, out=z)
+        else:
+            a = activate(z, activation)  # (batch, k_{l+1})
         hidden_outputs.append(a)
         factor = factors[layer + 1]
         h = a * a.dtype.type(factor) if factor != 1.0 else a
@@ -137,7 +141,12 @@ def compact_forward_backward(
         dh = dz @ sub_weights[layer].T  # (batch, k_l)
         if factors[layer] != 1.0:
             dh *= dh.dtype.type(factors[layer])
-        dz = dh * activation_derivative(hidden_outputs[layer - 1], activation)
+        if activation == "relu":
+            # In place: ReLU's derivative is 1 where the output is positive.
+            np.multiply(dh, hidden_outputs[layer - 1] > 0, out=dh)
+            dz = dh
+        else:
+            dz = dh * activation_derivative(hidden_outputs[layer - 1], activation)
 
     return CompactResult(
         loss, predicted, blocks, sub_weights, grad_weights, grad_biases

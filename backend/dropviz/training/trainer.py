@@ -257,7 +257,9 @@ class Trainer:
         for layer, block in enumerate(result.blocks):
             weight = self.params.weights[layer]
             sub_before = result.sub_weights[layer]
-            sub_after = sub_before - rate * result.grad_weights[layer]
+            sub_after = result.grad_weights[layer]  # reused in place: no longer needed
+            sub_after *= -rate
+            sub_after += sub_before
             block.scatter(weight, sub_after)
             block_deltas.append(BlockDelta(block, sub_after - sub_before, weight.shape))
 
