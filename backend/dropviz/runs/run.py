@@ -22,7 +22,9 @@ import numpy as np
 
 from dropviz.streaming.frames import encode_snapshot
 from dropviz.streaming.hub import ClientQueue, StreamHub
+from dropviz.streaming.options import ClientOptions
 from dropviz.training.config import TrainConfig
+from dropviz.training.data import Dataset
 from dropviz.training.records import EpochMetrics, StepRecord
 from dropviz.training.trainer import Trainer
 
@@ -62,11 +64,21 @@ class Run:
         config: TrainConfig,
         max_steps_per_second: float | None = None,
         max_merge_steps: int = 20_000,
+        dataset: Dataset | None = None,
     ) -> None:
+        """Create a run; `dataset` replaces the one `config.dataset` names.
+
+        Only the benchmark passes a `dataset`: the API offers named data sets.
+        """
         self.id = run_id
         self.config = config
-        self.trainer = Trainer(config)
-        self.hub = StreamHub(run_id, config.mask_scope, max_merge_steps)
+        self.trainer = Trainer(config, dataset)
+        self.hub = StreamHub(
+            run_id,
+            config.mask_scope,
+            max_merge_steps,
+            layer_count=len(self.trainer.layer_sizes) - 1,
+        )
         self.created_at = datetime.now(UTC)
         self.max_steps_per_second = max_steps_per_second
         self.status = RunStatus.CREATED
@@ -97,7 +109,11 @@ class Run:
         self._halt_worker({RunStatus.RUNNING}, "pause", RunStatus.PAUSED)
 
     def step_once(self) -> None:
-        """Train exactly one mini-batch, leaving the run paused (or final)."""
+        """Train exactly one mini-batch, leaving the run paused (or final).
+
+        Step-locked stream clients do not hold this step back: it is a manual
+        control, and they receive it like any other.
+        """
         with self._control_lock, self._state_lock:
             self._require({RunStatus.CREATED, RunStatus.PAUSED}, "step")
             self._advance()
@@ -123,21 +139,31 @@ class Run:
 
     # watching --------------------------------------------------------------
 
-    def subscribe(self, loop: asyncio.AbstractEventLoop) -> tuple[bytes, ClientQueue]:
+    def subscribe(
+        self, loop: asyncio.AbstractEventLoop, options: ClientOptions
+    ) -> tuple[bytes, ClientQueue]:
         """Register a client and return the snapshot its first frame continues from.
 
         Both happen under the state lock, between two steps, so the client's
         first steps frame starts exactly at the snapshot's `next_step`.
         """
         with self._state_lock:
-            params = self.trainer.params
-            snapshot = encode_snapshot(
-                self.trainer.step_count,
-                self.stream_meta(),
-                params.weights,
-                params.biases,
-            )
-            return snapshot, self.hub.add_client(loop)
+            snapshot = self._encode_snapshot()
+            client = self.hub.add_client(loop, options, self.trainer.step_count)
+            return snapshot, client
+
+    def resnapshot(self, client: ClientQueue) -> bytes:
+        """Return a fresh snapshot for `client` and restart its steps from it."""
+        with self._state_lock:
+            snapshot = self._encode_snapshot()
+            self.hub.restart_client(client, self.trainer.step_count)
+            return snapshot
+
+    def _encode_snapshot(self) -> bytes:
+        params = self.trainer.params
+        return encode_snapshot(
+            self.trainer.step_count, self.stream_meta(), params.weights, params.biases
+        )
 
     def weights_npz(self) -> tuple[int, bytes]:
         """Return the step count and the current weights as `.npz` bytes."""
@@ -192,6 +218,7 @@ class Run:
                 "diverged_step": self.diverged_step,
                 "error": self.error,
                 "created_at": self.created_at.isoformat(),
+                "stream_clients": self.hub.client_count,
             }
 
     def epoch_history(self) -> list[dict[str, Any]]:
@@ -255,6 +282,7 @@ class Run:
 
     def _join_worker(self) -> None:
         self._halt.set()
+        self.hub.release_waiters()  # a worker may wait for step-locked clients
         worker = self._worker
         if worker is not None and worker is not threading.current_thread():
             worker.join()
@@ -288,6 +316,9 @@ class Run:
         next_time = time.monotonic()
         try:
             while not self._halt.is_set():
+                # Outside the state lock: subscribing and reading go on meanwhile.
+                if not self.hub.wait_for_acks(self.trainer.step_count, self._halt):
+                    return
                 with self._state_lock:
                     if self.status != RunStatus.RUNNING:
                         return

@@ -1,8 +1,15 @@
 """`WS /ws/runs/{run_id}`: a snapshot, then every step (docs/protocol.md).
 
-Each connection has two tasks: a sender that drains the client's queue and a
-receiver that only notices the disconnect, so a closed tab frees its queue at
-once instead of at the next send.
+Each connection has two tasks. The sender takes the client's frames from the
+run's hub at most `max_frames_per_second` times a second and sends them; only
+it writes to the socket, so the parts of a split message stay consecutive.
+The receiver reads client messages (options, acknowledgements, resync) and
+notices a disconnect at once, so a closed tab frees its queue without waiting
+for the next send. A peer that vanished without closing is dropped by the
+keepalive ping (`dropviz.server`), which ends both tasks.
+
+A slow client only slows its own sender: the hub merges the steps it has not
+taken yet, and training never waits for it.
 """
 
 from __future__ import annotations
@@ -10,17 +17,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 from fastapi.concurrency import run_in_threadpool
 
+from dropviz.api.origins import origin_allowed
 from dropviz.config import Settings
 from dropviz.runs.manager import RunManager, RunNotFoundError
-from dropviz.streaming.hub import ClientQueue, CloseRequest
+from dropviz.runs.run import Run
+from dropviz.streaming.frames import split_message
+from dropviz.streaming.hub import CLOSE_POLICY_VIOLATION, Batch, ClientQueue
+from dropviz.streaming.options import (
+    ClientMessageError,
+    ClientOptions,
+    parse_client_message,
+)
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter()
+
+# What a send or receive on a connection that is already closing raises: Starlette
+# turns the server's OSError into WebSocketDisconnect(1006) and raises its
+# WebSocketDisconnected (a RuntimeError) after a close; uvicorn raises a plain
+# RuntimeError for a send after its keepalive closed the connection.
+_CLOSED_CONNECTION_ERRORS = (WebSocketDisconnect, RuntimeError, OSError)
 
 
 @router.websocket("/ws/runs/{run_id}")
@@ -33,92 +55,191 @@ async def stream_run(websocket: WebSocket, run_id: str) -> None:
     # Accept before any close: a close during the handshake reaches the browser
     # as a bare HTTP 403, without the code and reason below.
     await websocket.accept()
+    origin = websocket.headers.get("origin")
+    if not origin_allowed(origin, websocket.app.state.allowed_origins):
+        detail = f"origin not allowed origin={origin[:200]!r}"
+        await _reject(websocket, "origin not allowed", detail, client_name, run_id)
+        return
     try:
         run = manager.get(run_id)
     except RunNotFoundError:
-        await websocket.close(
-            code=status.WS_1008_POLICY_VIOLATION, reason="unknown run id"
-        )
-        logger.info(
-            "stream rejected: client=%s run_id=%s reason=unknown run id",
-            client_name,
-            run_id,
+        await _reject(
+            websocket, "unknown run id", "unknown run id", client_name, run_id
         )
         return
 
     loop = asyncio.get_running_loop()
-    snapshot, client = await run_in_threadpool(run.subscribe, loop)
+    options = ClientOptions(max_frames_per_second=settings.max_frames_per_second)
+    snapshot, client = await run_in_threadpool(run.subscribe, loop, options)
     logger.info(
         "stream client connected: client=%s run_id=%s clients=%d",
         client_name,
         run_id,
         run.hub.client_count,
     )
-    close_code = status.WS_1000_NORMAL_CLOSURE
+    close_code: int = status.WS_1000_NORMAL_CLOSURE
     try:
-        await websocket.send_bytes(snapshot)
-        close_code = await _pump(websocket, client, settings.max_frames_per_second)
-    except (WebSocketDisconnect, RuntimeError, OSError) as exc:
-        # A send racing the peer's close lands here; it is a normal disconnect.
+        await _send_binary(websocket, snapshot, settings.stream_max_message_bytes)
+        close_code = await _serve(websocket, run, client, settings)
+    except _CLOSED_CONNECTION_ERRORS as exc:
+        # The peer left while we were sending: a normal disconnect.
         close_code = getattr(exc, "code", status.WS_1006_ABNORMAL_CLOSURE)
+        logger.debug("stream send failed: client=%s error=%r", client_name, exc)
+    except Exception:
+        close_code = status.WS_1011_INTERNAL_ERROR
+        logger.exception("stream failed: client=%s run_id=%s", client_name, run_id)
+        with contextlib.suppress(*_CLOSED_CONNECTION_ERRORS):
+            await websocket.close(code=close_code, reason="internal error")
     finally:
         run.hub.remove_client(client)
         logger.info(
-            "stream client disconnected: client=%s run_id=%s code=%s merged_frames=%d",
+            "stream client disconnected: client=%s run_id=%s code=%s frames=%d "
+            "merged_frames=%d late_frames=%d",
             client_name,
             run_id,
             close_code,
+            client.frames,
             client.merged_frames,
+            client.late_frames,
         )
 
 
-async def _pump(
-    websocket: WebSocket, client: ClientQueue, max_frames_per_second: float
+async def _reject(
+    websocket: WebSocket, reason: str, log_detail: str, client_name: str, run_id: str
+) -> None:
+    """Close a new connection with 1008 and `reason`; log `log_detail`."""
+    await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason=reason)
+    logger.info(
+        "stream rejected: client=%s run_id=%s reason=%s",
+        client_name,
+        run_id,
+        log_detail,
+    )
+
+
+async def _serve(
+    websocket: WebSocket, run: Run, client: ClientQueue, settings: Settings
 ) -> int:
-    """Send until the client leaves or the server closes; return the close code.
-
-    Frames go out at most `max_frames_per_second`; steps that arrive in between
-    merge into the next frame. Without the cap, a fast run fills the socket
-    buffers with single-step frames and the page shows seconds-old steps.
-    """
-    receiver = asyncio.create_task(_wait_for_disconnect(websocket))
-    interval = 1.0 / max_frames_per_second
-    next_send = 0.0
+    """Run the sender and the receiver until one ends; return the close code."""
+    sender = asyncio.create_task(_send_loop(websocket, run, client, settings))
+    receiver = asyncio.create_task(_receive_loop(websocket, run, client, settings))
     try:
-        while True:
-            delay = next_send - asyncio.get_running_loop().time()
-            if delay > 0:
-                await asyncio.wait({receiver}, timeout=delay)
-                if receiver.done():
-                    return receiver.result()
-            getter = asyncio.create_task(client.next_messages())
-            done, _ = await asyncio.wait(
-                {getter, receiver}, return_when=asyncio.FIRST_COMPLETED
-            )
-            if receiver in done:
-                getter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await getter
-                return receiver.result()
-            messages = getter.result()
-            if isinstance(messages, CloseRequest):
-                await websocket.close(code=messages.code, reason=messages.reason)
-                return messages.code
-            for message in messages:
-                if isinstance(message, bytes):
-                    await websocket.send_bytes(message)
-                    next_send = asyncio.get_running_loop().time() + interval
-                else:
-                    await websocket.send_text(message)
+        done, _ = await asyncio.wait(
+            {sender, receiver}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if sender in done:
+            return sender.result()
+        peer_code = receiver.result()
+        if peer_code is None:
+            # The receiver rejected a message and asked the sender to close.
+            return await sender
+        return peer_code
     finally:
-        receiver.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await receiver
+        for task in (sender, receiver):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
-async def _wait_for_disconnect(websocket: WebSocket) -> int:
-    # Version 1 of the protocol ignores what the client sends.
+async def _send_loop(
+    websocket: WebSocket, run: Run, client: ClientQueue, settings: Settings
+) -> int:
+    """Send the client's batches until the server closes; return the close code.
+
+    Steps go out at most `max_frames_per_second` times a second, at multiples
+    of the frame interval on the event loop's clock, so clients with equal
+    rates take steps together and share one merge and one encoding. Without a
+    cap a fast run fills the socket buffers with single-step frames and the
+    page shows seconds-old steps.
+    """
+    loop = asyncio.get_running_loop()
+    next_frame_time = 0.0
+    while True:
+        now = loop.time()
+        batch = run.hub.take(client, steps_due=now >= next_frame_time)
+        if batch.is_empty():
+            timeout = max(0.0, next_frame_time - now) if batch.steps_waiting else None
+            await client.wait(timeout)
+            continue
+        if batch.resync:
+            snapshot = await run_in_threadpool(run.resnapshot, client)
+            await _send_binary(websocket, snapshot, settings.stream_max_message_bytes)
+            continue
+
+        for reply in batch.replies:
+            await websocket.send_text(reply)
+        if batch.segment is not None:
+            interval = 1.0 / client.options.max_frames_per_second
+            send_seconds = await _send_segment(websocket, run, client, batch, settings)
+            run.hub.record_frame(
+                client, batch.segment.step_count, late=send_seconds > interval
+            )
+            next_frame_time = (math.floor(loop.time() / interval) + 1) * interval
+        for event in batch.events:
+            await websocket.send_text(event)
+        if batch.close is not None:
+            await websocket.close(code=batch.close.code, reason=batch.close.reason)
+            return batch.close.code
+
+
+async def _send_segment(
+    websocket: WebSocket,
+    run: Run,
+    client: ClientQueue,
+    batch: Batch,
+    settings: Settings,
+) -> float:
+    """Encode (once per option set) and send a steps frame; return send seconds."""
+    segment = batch.segment
+    assert segment is not None
+    options = client.options
+    layers = options.frame_layers(run.hub.layer_count)
+    args = (run.hub.mask_scope, options.delta_dtype, layers)
+    if segment.is_encoded(options.delta_dtype, layers):
+        messages = segment.messages(*args, settings.stream_max_message_bytes)
+    else:
+        # Encoding a large network takes milliseconds: keep it off the loop.
+        messages = await run_in_threadpool(
+            segment.messages, *args, settings.stream_max_message_bytes
+        )
+    start = asyncio.get_running_loop().time()
+    for message in messages:
+        await websocket.send_bytes(message)
+    return asyncio.get_running_loop().time() - start
+
+
+async def _receive_loop(
+    websocket: WebSocket, run: Run, client: ClientQueue, settings: Settings
+) -> int | None:
+    """Apply client messages until the peer disconnects; return its close code.
+
+    Return None after an invalid message, once the sender was asked to close
+    the connection with 1008.
+    """
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
-            return int(message.get("code", status.WS_1000_NORMAL_CLOSURE))
+            return int(message.get("code", status.WS_1005_NO_STATUS_RCVD))
+        try:
+            text = message.get("text")
+            if text is None:
+                raise ClientMessageError("binary messages are not accepted")
+            parsed = parse_client_message(
+                text, run.hub.layer_count, settings.max_frames_per_second
+            )
+            run.hub.handle_message(client, parsed)
+        except ClientMessageError as exc:
+            logger.info(
+                "stream client message rejected: run_id=%s reason=%s",
+                run.id,
+                exc.reason,
+            )
+            run.hub.request_close(
+                client, CLOSE_POLICY_VIOLATION, exc.reason, flush=False
+            )
+            return None
+
+
+async def _send_binary(websocket: WebSocket, message: bytes, max_bytes: int) -> None:
+    for part in split_message(message, max_bytes):
+        await websocket.send_bytes(part)
