@@ -57,7 +57,7 @@ async def stream_run(websocket: WebSocket, run_id: str) -> None:
     await websocket.accept()
     origin = websocket.headers.get("origin")
     if not origin_allowed(origin, websocket.app.state.allowed_origins):
-        detail = f"origin not allowed origin={origin[:200]!r}"
+        detail = f"origin not allowed origin={(origin or '')[:200]!r}"
         await _reject(websocket, "origin not allowed", detail, client_name, run_id)
         return
     try:
