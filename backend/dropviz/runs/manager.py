@@ -80,8 +80,15 @@ class RunManager:
         run.hub.close_all(CLOSE_NORMAL, "run deleted")
         logger.info("run deleted: run_id=%s", run_id)
 
+    def stream_count(self) -> int:
+        """Return the number of open streams over all runs."""
+        return sum(run.hub.client_count for run in self.list())
+
     def shutdown(self) -> None:
-        """Pause every running run and close every stream, for server shutdown."""
+        """Pause every running run and close every stream, for server shutdown.
+
+        Streams first send what is pending, the runs' "paused" status included.
+        """
         for run in self.list():
             run.halt()
             run.hub.close_all(CLOSE_GOING_AWAY, "server shutting down")

@@ -1,9 +1,9 @@
 """`WS /ws/runs/{run_id}`: a snapshot, then every step (docs/protocol.md).
 
 Each connection has two tasks. The sender takes the client's frames from the
-run's hub at most `max_frames_per_second` times a second and sends them; only
-it writes to the socket, so the parts of a split message stay consecutive.
-The receiver reads client messages (options, acknowledgements, resync) and
+run's hub at most `max_frames_per_second` times a second and sends them. It is
+the only task that writes to the socket, so the parts of a split message stay
+consecutive. The receiver reads client messages (options, acknowledgements, resync) and
 notices a disconnect at once, so a closed tab frees its queue without waiting
 for the next send. A peer that vanished without closing is dropped by the
 keepalive ping (`dropviz.server`), which ends both tasks.
@@ -38,10 +38,10 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter()
 
-# What a send or receive on a connection that is already closing raises: Starlette
-# turns the server's OSError into WebSocketDisconnect(1006) and raises its
-# WebSocketDisconnected (a RuntimeError) after a close; uvicorn raises a plain
-# RuntimeError for a send after its keepalive closed the connection.
+# A send or receive on a connection that is already closing raises one of these.
+# Starlette turns the server's OSError into WebSocketDisconnect(1006), and it
+# raises WebSocketDisconnected (a RuntimeError) after a close. uvicorn raises a
+# plain RuntimeError for a send after its keepalive closed the connection.
 _CLOSED_CONNECTION_ERRORS = (WebSocketDisconnect, RuntimeError, OSError)
 
 
