@@ -28,6 +28,15 @@ def _assert_close(
         assert np.max(np.abs(mine - theirs)) <= tolerance
 
 
+def _read_until_closed(client: StreamClient) -> tuple[int, str]:
+    """Read until the server closes the stream; return its close code and reason."""
+    with pytest.raises(ConnectionClosed) as excinfo:
+        while True:
+            client.receive(timeout=10)
+    assert excinfo.value.rcvd is not None
+    return excinfo.value.rcvd.code, excinfo.value.rcvd.reason
+
+
 def test_stepped_run_streams_exact_sub_network_deltas(
     api: httpx.Client, live_server: LiveServer
 ) -> None:
@@ -229,12 +238,9 @@ def test_invalid_client_message_closes_only_its_socket(
         StreamClient.open(live_server.ws_url, run["id"]) as offender,
     ):
         offender.connection.send(message)
-        with pytest.raises(ConnectionClosed) as excinfo:
-            while True:
-                offender.receive(timeout=10)
-        assert excinfo.value.rcvd is not None
-        assert excinfo.value.rcvd.code == 1008
-        assert reason in excinfo.value.rcvd.reason
+        code, close_reason = _read_until_closed(offender)
+        assert code == 1008
+        assert reason in close_reason
 
         api.post(f"/api/runs/{run['id']}/step")
         bystander.receive_until_step(1)
@@ -290,12 +296,9 @@ def test_ack_for_unsent_step_closes_with_1008(
     run = api.post("/api/runs", json=DIGITS_64).json()
     with StreamClient.open(live_server.ws_url, run["id"]) as client:
         client.send({"type": "ack", "step": 5})
-        with pytest.raises(ConnectionClosed) as excinfo:
-            while True:
-                client.receive(timeout=10)
-        assert excinfo.value.rcvd is not None
-        assert excinfo.value.rcvd.code == 1008
-        assert "ack for step 5, which was not sent" in excinfo.value.rcvd.reason
+        code, reason = _read_until_closed(client)
+        assert code == 1008
+        assert "ack for step 5, which was not sent" in reason
 
 
 def test_float16_deltas_within_documented_error(
