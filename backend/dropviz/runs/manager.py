@@ -9,6 +9,7 @@ import uuid
 from dropviz.runs.run import Run, RunStatus
 from dropviz.streaming.hub import CLOSE_GOING_AWAY, CLOSE_NORMAL
 from dropviz.training.config import TrainConfig
+from dropviz.training.data import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -31,17 +32,25 @@ class RunManager:
         self._lock = threading.Lock()
 
     def create(
-        self, config: TrainConfig, max_steps_per_second: float | None = None
+        self,
+        config: TrainConfig,
+        max_steps_per_second: float | None = None,
+        dataset: Dataset | None = None,
     ) -> Run:
+        """Create a run; `dataset`, for benchmarks, replaces `config.dataset`."""
         run = Run(
-            uuid.uuid4().hex[:12], config, max_steps_per_second, self.max_merge_steps
+            uuid.uuid4().hex[:12],
+            config,
+            max_steps_per_second,
+            self.max_merge_steps,
+            dataset=dataset,
         )
         with self._lock:
             self._runs[run.id] = run
         logger.info(
             "run created: run_id=%s dataset=%s layer_sizes=%s",
             run.id,
-            config.dataset,
+            run.trainer.dataset.name,
             run.trainer.layer_sizes,
         )
         return run

@@ -14,6 +14,8 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -29,6 +31,8 @@ from dropviz.training.records import EpochMetrics, StepRecord
 from dropviz.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
+
+LOCK_HANDOFF_TIMEOUT = 1.0  # seconds the worker waits for others to take the lock
 
 
 class RunStatus(StrEnum):
@@ -88,6 +92,12 @@ class Run:
         self.error: str | None = None
 
         self._state_lock = threading.RLock()  # guards the trainer and the fields above
+        # Threads other than the worker count themselves here while they wait
+        # for the state lock, and the worker lets them in between two steps.
+        self._lock_waiters = 0
+        self._lock_waiters_guard = threading.Lock()
+        self._no_lock_waiters = threading.Event()
+        self._no_lock_waiters.set()
         self._control_lock = threading.Lock()  # serializes start, pause, step and stop
         self._halt = threading.Event()
         self._worker: threading.Thread | None = None
@@ -95,7 +105,7 @@ class Run:
     # control -------------------------------------------------------------
 
     def start(self) -> None:
-        with self._control_lock, self._state_lock:
+        with self._control_lock, self._locked():
             self._require({RunStatus.CREATED, RunStatus.PAUSED}, "start")
             self._halt.clear()
             self._set_status(RunStatus.RUNNING)
@@ -114,7 +124,7 @@ class Run:
         Step-locked stream clients do not hold this step back: it is a manual
         control, and they receive it like any other.
         """
-        with self._control_lock, self._state_lock:
+        with self._control_lock, self._locked():
             self._require({RunStatus.CREATED, RunStatus.PAUSED}, "step")
             self._advance()
             if self.status not in FINAL_STATES:
@@ -147,14 +157,14 @@ class Run:
         Both happen under the state lock, between two steps, so the client's
         first steps frame starts exactly at the snapshot's `next_step`.
         """
-        with self._state_lock:
+        with self._locked():
             snapshot = self._encode_snapshot()
             client = self.hub.add_client(loop, options, self.trainer.step_count)
             return snapshot, client
 
     def resnapshot(self, client: ClientQueue) -> bytes:
         """Return a fresh snapshot for `client` and restart its steps from it."""
-        with self._state_lock:
+        with self._locked():
             snapshot = self._encode_snapshot()
             self.hub.restart_client(client, self.trainer.step_count)
             return snapshot
@@ -167,7 +177,7 @@ class Run:
 
     def weights_npz(self) -> tuple[int, bytes]:
         """Return the step count and the current weights as `.npz` bytes."""
-        with self._state_lock:
+        with self._locked():
             params = self.trainer.params.copy()
             step = self.trainer.step_count
         arrays: dict[str, np.ndarray] = {
@@ -184,7 +194,7 @@ class Run:
 
     def summary(self) -> dict[str, Any]:
         """Return the run's state as plain JSON-safe Python values."""
-        with self._state_lock:
+        with self._locked():
             trainer = self.trainer
             last_epoch = self.epochs[-1] if self.epochs else None
             final_accuracy = None
@@ -222,7 +232,7 @@ class Run:
             }
 
     def epoch_history(self) -> list[dict[str, Any]]:
-        with self._state_lock:
+        with self._locked():
             return [_epoch_event(m) for m in self.epochs]
 
     def stream_meta(self) -> dict[str, Any]:
@@ -238,6 +248,29 @@ class Run:
         }
 
     # internals ---------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the state lock; for every thread but the worker.
+
+        A lock is not fair: the worker would take it back right after each
+        step, and a REST read measured waiting for up to 300 ms. So a waiting
+        thread registers, and the worker steps aside until it got the lock.
+        """
+        with self._lock_waiters_guard:
+            self._lock_waiters += 1
+            self._no_lock_waiters.clear()
+        try:
+            self._state_lock.acquire()
+        finally:
+            with self._lock_waiters_guard:
+                self._lock_waiters -= 1
+                if self._lock_waiters == 0:
+                    self._no_lock_waiters.set()
+        try:
+            yield
+        finally:
+            self._state_lock.release()
 
     def _require(self, allowed: set[RunStatus], action: str) -> None:
         if self.status not in allowed:
@@ -267,10 +300,10 @@ class Run:
         A run that reached a final state while the worker wound down keeps it.
         """
         with self._control_lock:
-            with self._state_lock:
+            with self._locked():
                 self._require(allowed, action)
             self._join_worker()
-            with self._state_lock:
+            with self._locked():
                 if self.status not in FINAL_STATES:
                     self._set_status(target)
                     logger.info(
@@ -290,6 +323,12 @@ class Run:
 
     def _advance(self) -> None:
         """Train one step, publish it, and evaluate at the end of an epoch."""
+        record = self._step()
+        if record is not None and record.epoch_end:
+            self._end_epoch(self.trainer.evaluate())
+
+    def _step(self) -> StepRecord | None:
+        """Train and publish one step; return None if the loss diverged."""
         record = self.trainer.step()
         self.last_step = record
         self.hub.publish_step(record)
@@ -298,11 +337,12 @@ class Run:
             self.diverged_step = record.step
             self._set_status(RunStatus.DIVERGED)
             logger.info("run diverged: run_id=%s step=%d", self.id, record.step)
-            return
-        if record.epoch_end:
-            metrics = self.trainer.evaluate()
-            self.epochs.append(metrics)
-            self.hub.publish_event(_epoch_event(metrics))
+            return None
+        return record
+
+    def _end_epoch(self, metrics: EpochMetrics) -> None:
+        self.epochs.append(metrics)
+        self.hub.publish_event(_epoch_event(metrics))
         if self.trainer.done:
             self._set_status(RunStatus.FINISHED)
             logger.info(
@@ -319,12 +359,22 @@ class Run:
                 # Outside the state lock: subscribing and reading go on meanwhile.
                 if not self.hub.wait_for_acks(self.trainer.step_count, self._halt):
                     return
+                self._no_lock_waiters.wait(LOCK_HANDOFF_TIMEOUT)
                 with self._state_lock:
                     if self.status != RunStatus.RUNNING:
                         return
-                    self._advance()
-                    if self.status != RunStatus.RUNNING:
+                    record = self._step()
+                    if record is None:
                         return
+                if record.epoch_end:
+                    # While the run is running only this thread changes the
+                    # weights, so the evaluation (which takes about as long as
+                    # a few hundred steps) runs without the lock that reads wait on.
+                    metrics = self.trainer.evaluate()
+                    with self._state_lock:
+                        self._end_epoch(metrics)
+                        if self.status != RunStatus.RUNNING:
+                            return
                 rate = self.max_steps_per_second
                 if rate:
                     next_time = max(next_time + 1.0 / rate, time.monotonic() - 1.0)
