@@ -96,7 +96,9 @@ def serve(port: int, batch_size: int) -> None:
 
     settings = Settings(host="127.0.0.1", port=port, log_level="warning")
     app = create_app(settings)
-    config = TrainConfig(hidden_sizes=HIDDEN_SIZES, batch_size=batch_size, epochs=10_000)
+    config = TrainConfig(
+        hidden_sizes=HIDDEN_SIZES, batch_size=batch_size, epochs=10_000
+    )
     run = app.state.runs.create(config, dataset=mnist_shaped_dataset(seed=0))
 
     def read_stats() -> dict[str, Any]:
@@ -157,7 +159,9 @@ async def _view(url: str, count: int, window: float) -> None:
     counting[0] = True
     await asyncio.sleep(window)
     counting[0] = False
-    print(json.dumps({"frames": [c[0] for c in counts], "bytes": [c[1] for c in counts]}))
+    print(
+        json.dumps({"frames": [c[0] for c in counts], "bytes": [c[1] for c in counts]})
+    )
     sys.stdout.flush()
     for task in readers:
         task.cancel()
@@ -175,8 +179,15 @@ class Bench:
         self.args = args
         self.port = _free_port()
         self.server = subprocess.Popen(
-            [sys.executable, __file__, "serve", "--port", str(self.port),
-             "--batch-size", str(args.batch_size)],
+            [
+                sys.executable,
+                __file__,
+                "serve",
+                "--port",
+                str(self.port),
+                "--batch-size",
+                str(args.batch_size),
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -224,8 +235,17 @@ class Bench:
 
     def start_viewers(self, count: int) -> subprocess.Popen[str]:
         viewers = subprocess.Popen(
-            [sys.executable, __file__, "view", "--url", self.ws_url,
-             "--count", str(count), "--window", str(self.args.window)],
+            [
+                sys.executable,
+                __file__,
+                "view",
+                "--url",
+                self.ws_url,
+                "--count",
+                str(count),
+                "--window",
+                str(self.args.window),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -263,12 +283,12 @@ class Bench:
         if viewers is not None:
             output, _ = viewers.communicate(timeout=self.args.window + 60)
             counts = json.loads(output.strip().splitlines()[-1])
-            result["frames_per_second_per_viewer"] = statistics.mean(
-                counts["frames"]
-            ) / self.args.window
-            result["mb_per_second_per_viewer"] = statistics.mean(
-                counts["bytes"]
-            ) / self.args.window / 1e6
+            result["frames_per_second_per_viewer"] = (
+                statistics.mean(counts["frames"]) / self.args.window
+            )
+            result["mb_per_second_per_viewer"] = (
+                statistics.mean(counts["bytes"]) / self.args.window / 1e6
+            )
             self.wait_for_clients(0)
         return result
 

@@ -45,6 +45,16 @@ class Settings(BaseSettings):
             "60 matches a typical display refresh."
         ),
     )
+    max_stream_bytes_per_second: float = Field(
+        50e6,
+        gt=0,
+        description=(
+            "Bytes per second all streams together may send, shared evenly among "
+            "them: a client's frames come less often (merging more steps) when "
+            "they would pass its share. Copying frames out holds Python's GIL, "
+            "so unbounded sending slows training."
+        ),
+    )
     ws_ping_interval: float = Field(
         20.0, gt=0, description="Seconds between WebSocket keepalive pings."
     )

@@ -146,12 +146,13 @@ async def _send_loop(
 ) -> int:
     """Send the client's batches until the server closes; return the close code.
 
-    Steps go out at most `max_frames_per_second` times a second, at multiples
-    of the frame interval on the event loop's clock, so clients with equal
-    rates take steps together and share one merge and one encoding. Without a
-    cap a fast run fills the socket buffers with single-step frames and the
-    page shows seconds-old steps.
+    Steps go out at multiples of the frame interval (`_frame_interval`) on
+    the event loop's clock, so clients with equal intervals take steps
+    together and share one merge and one encoding. Without a cap a fast run
+    fills the socket buffers with single-step frames and the page shows
+    seconds-old steps.
     """
+    manager: RunManager = websocket.app.state.runs
     loop = asyncio.get_running_loop()
     next_frame_time = 0.0
     while True:
@@ -169,8 +170,12 @@ async def _send_loop(
         for reply in batch.replies:
             await websocket.send_text(reply)
         if batch.segment is not None:
-            interval = 1.0 / client.options.max_frames_per_second
-            send_seconds = await _send_segment(websocket, run, client, batch, settings)
+            frame_bytes, send_seconds = await _send_segment(
+                websocket, run, client, batch, settings
+            )
+            interval = _frame_interval(
+                client, frame_bytes, manager.stream_count(), settings
+            )
             run.hub.record_frame(
                 client, batch.segment.step_count, late=send_seconds > interval
             )
@@ -182,14 +187,33 @@ async def _send_loop(
             return batch.close.code
 
 
+def _frame_interval(
+    client: ClientQueue, frame_bytes: int, stream_count: int, settings: Settings
+) -> float:
+    """Return the seconds between two steps frames of `client`.
+
+    The client's `max_frames_per_second` bounds the rate, and so does its even
+    share of `max_stream_bytes_per_second`, given its last frame's size. The
+    result is a whole multiple of `1 / max_frames_per_second`: merged frames
+    differ in size by a few bytes, and the interval must not change with them,
+    or clients with equal options would stop taking steps at the same moments.
+    """
+    base = 1.0 / client.options.max_frames_per_second
+    share = settings.max_stream_bytes_per_second / max(1, stream_count)
+    return base * max(1, math.ceil(frame_bytes / share / base))
+
+
 async def _send_segment(
     websocket: WebSocket,
     run: Run,
     client: ClientQueue,
     batch: Batch,
     settings: Settings,
-) -> float:
-    """Encode (once per option set) and send a steps frame; return send seconds."""
+) -> tuple[int, float]:
+    """Encode (once per option set) and send a steps frame.
+
+    Return its size in bytes and the seconds the sends took.
+    """
     segment = batch.segment
     assert segment is not None
     options = client.options
@@ -205,7 +229,8 @@ async def _send_segment(
     start = asyncio.get_running_loop().time()
     for message in messages:
         await websocket.send_bytes(message)
-    return asyncio.get_running_loop().time() - start
+    seconds = asyncio.get_running_loop().time() - start
+    return sum(len(message) for message in messages), seconds
 
 
 async def _receive_loop(
