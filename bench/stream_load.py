@@ -219,6 +219,20 @@ class Bench:
     def stats(self) -> dict[str, Any]:
         return dict(self.api.get("/bench/stats").json())
 
+    def cpu_seconds(self) -> float:
+        """Return the CPU seconds the server process has used."""
+        return _cpu_seconds(Path(f"/proc/{self.server.pid}/stat"))
+
+    def thread_cpu_seconds(self) -> dict[str, float]:
+        """Return the CPU seconds of each server thread, by thread id."""
+        seconds = {}
+        for task in Path(f"/proc/{self.server.pid}/task").iterdir():
+            try:
+                seconds[task.name] = _cpu_seconds(task / "stat")
+            except FileNotFoundError:
+                continue  # the thread ended meanwhile
+        return seconds
+
     def rss_bytes(self) -> int:
         status = Path(f"/proc/{self.server.pid}/status").read_text()
         for line in status.splitlines():
@@ -267,14 +281,23 @@ class Bench:
             viewers.stdin.write("GO\n")
             viewers.stdin.flush()
         before, start = self.stats(), time.monotonic()
+        cpu_before, threads_before = self.cpu_seconds(), self.thread_cpu_seconds()
         time.sleep(self.args.window)
+        cpu_after, threads_after = self.cpu_seconds(), self.thread_cpu_seconds()
         after, elapsed = self.stats(), time.monotonic() - start
         self.control("pause")
 
+        # Python does not name OS threads, so take the busiest one: the trainer.
+        trainer_seconds = max(
+            threads_after[tid] - threads_before.get(tid, 0.0) for tid in threads_after
+        )
         steps = after["steps"] - before["steps"]
         result: dict[str, Any] = {
             "viewers": viewer_count,
             "steps_per_second": steps / elapsed,
+            "load_average": os.getloadavg()[0],
+            "server_cpu_cores": (cpu_after - cpu_before) / elapsed,
+            "trainer_cpu_ms_per_step": 1e3 * trainer_seconds / max(steps, 1),
             "merges_per_step": (after["merges"] - before["merges"]) / max(steps, 1),
             "publish_us_per_step": 1e6
             * (after["publish_seconds"] - before["publish_seconds"])
@@ -365,6 +388,13 @@ def _stalled_client(port: int, run_id: str) -> socket.socket:
         ).encode()
     )
     return sock
+
+
+def _cpu_seconds(stat_path: Path) -> float:
+    # Fields 14 and 15 of /proc/.../stat are user and system time in clock ticks;
+    # the name in field 2 may contain spaces, so count from its closing bracket.
+    fields = stat_path.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
