@@ -334,3 +334,13 @@ def test_step_locked_wait_ends_on_halt_and_disconnect(loop, records) -> None:
     assert not hub.wait_for_acks(1, halt)
     hub.remove_client(client)
     assert hub.wait_for_acks(1, threading.Event())
+
+
+def test_unread_option_confirmations_keep_only_latest(loop) -> None:
+    hub = _hub()
+    client = hub.add_client(loop, DEFAULTS, 0)
+    for rate in (1, 2, 3):
+        hub.handle_message(client, OptionsUpdate({"max_frames_per_second": rate}))
+    replies = hub.take(client, steps_due=False).replies
+    assert len(replies) == 1
+    assert json.loads(replies[0])["max_frames_per_second"] == 3

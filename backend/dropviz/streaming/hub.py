@@ -57,7 +57,7 @@ LAG_LOG_INTERVAL = 30.0  # seconds between two lag warnings of one run
 
 
 class StepPayload:
-    """One published step, shared read-only by every segment that holds it."""
+    """One published step, shared read-only by every segment that contains it."""
 
     def __init__(self, record: StepRecord) -> None:
         self.step = record.step
@@ -93,6 +93,7 @@ class Segment:
         self.bias_sums = bias_sums
         # False while the sums are a record's own arrays, which must stay intact.
         self._owned = owned
+        self.sealed = False  # set once the hub stops adding steps
         self._messages: dict[tuple[str, int], list[bytes]] = {}
         self._encode_lock = threading.Lock()
 
@@ -114,13 +115,15 @@ class Segment:
                 f"segment starting at step {second.first_step} does not follow "
                 f"steps {first.first_step}..{first.end_step - 1}"
             )
-        return cls(
+        segment = cls(
             first.first_step,
             first.entries + second.entries,
             [a + b for a, b in zip(first.weight_sums, second.weight_sums, strict=True)],
             [a + b for a, b in zip(first.bias_sums, second.bias_sums, strict=True)],
             owned=True,
         )
+        segment.sealed = True
+        return segment
 
     @property
     def step_count(self) -> int:
@@ -133,6 +136,8 @@ class Segment:
 
     def add(self, payload: StepPayload) -> None:
         """Append one step; only for the open segment, under the hub lock."""
+        if self.sealed:
+            raise RuntimeError("cannot add a step to a sealed segment")
         if payload.step != self.end_step:
             raise ValueError(
                 f"step {payload.step} does not follow steps "
@@ -156,8 +161,11 @@ class Segment:
     ) -> list[bytes]:
         """Return this segment's steps frame, split into parts above `max_bytes`.
 
-        Encodes at most once per (dtype, layers); only call it once sealed.
+        Encodes at most once per (dtype, layers). Raises RuntimeError while the
+        segment is open, since its sums still change.
         """
+        if not self.sealed:
+            raise RuntimeError("cannot encode an open segment")
         key = (delta_dtype, delta_layers)
         with self._encode_lock:
             if key not in self._messages:
@@ -183,7 +191,7 @@ class CloseRequest:
 
 @dataclass
 class Batch:
-    """What a client's sender may send now, in this order."""
+    """The messages a client's sender may send now, in this order."""
 
     replies: list[str] = field(default_factory=list)
     segment: Segment | None = None
@@ -438,9 +446,11 @@ class StreamHub:
             if added:
                 # The client missed these layers' deltas, so its copy is stale.
                 client.resync_requested = True
-            client.replies.append(
+            # Only the latest confirmation matters, so a client that sends
+            # options without reading cannot make the list grow.
+            client.replies = [
                 json.dumps(new.to_message(self.layer_count), separators=(",", ":"))
-            )
+            ]
             self._acked.notify_all()
 
     def _acknowledge(self, client: ClientQueue, step: int) -> None:
@@ -458,6 +468,7 @@ class StreamHub:
         segment, self._open = self._open, None
         if segment is None:
             return
+        segment.sealed = True
         merged: dict[Segment, Segment] = {}
         for client in self._clients:
             if client.close is not None and not client.close.flush:

@@ -31,7 +31,7 @@ class ClientMessageError(ValueError):
 
 @dataclass(frozen=True)
 class ClientOptions:
-    """What one client receives; every client starts with the server defaults."""
+    """The choices of one client; every client starts with the server defaults."""
 
     max_frames_per_second: float
     delta_dtype: str = "float32"
