@@ -16,8 +16,8 @@ Every loop is bounded and the script stops by itself; it contacts only the
 server it started. The last line of output is one JSON object with all
 figures. Run it from the repository root:
 
-    .venv/bin/python bench/stream_load.py             # about 3 minutes
-    .venv/bin/python bench/stream_load.py --rss-seconds 600
+    .venv/bin/python bench/stream_load.py             # about 4 minutes
+    .venv/bin/python bench/stream_load.py --rss-seconds 600  # 10-minute memory
 """
 
 from __future__ import annotations
@@ -430,19 +430,33 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
         phases: dict[int, list[dict[str, Any]]] = {n: [] for n in VIEWER_COUNTS}
         for repeat in range(args.repeats):
-            for count in VIEWER_COUNTS:
+            # Rotate the order: the machine's other load drifts over minutes.
+            shift = repeat % len(VIEWER_COUNTS)
+            for count in VIEWER_COUNTS[shift:] + VIEWER_COUNTS[:shift]:
                 result = bench.measure_rate(count)
                 phases[count].append(result)
                 print(f"repeat {repeat}: {json.dumps(result)}", flush=True)
         latency = bench.measure_latency()
         print(f"latency: {json.dumps(latency)}", flush=True)
-        rss = bench.measure_rss()
+        rss = bench.measure_rss() if args.rss_seconds > 0 else None
         print(f"rss: {json.dumps(rss)}", flush=True)
     finally:
         bench.close()
 
     rates = {
         n: statistics.median(r["steps_per_second"] for r in phases[n]) for n in phases
+    }
+    trainer_cpu = {
+        n: statistics.median(r["trainer_cpu_ms_per_step"] for r in phases[n])
+        for n in phases
+    }
+    # Each repeat's ratio compares windows measured within a minute of each other.
+    ratios = {
+        n: statistics.median(
+            watched["steps_per_second"] / alone["steps_per_second"]
+            for watched, alone in zip(phases[n], phases[0], strict=True)
+        )
+        for n in VIEWER_COUNTS[1:]
     }
     return {
         "date": started.isoformat(timespec="seconds"),
@@ -453,8 +467,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "window_seconds": args.window,
         "repeats": args.repeats,
         "steps_per_second": {str(n): rates[n] for n in rates},
-        "ratio_1_viewer": rates[1] / rates[0],
-        "ratio_20_viewers": rates[20] / rates[0],
+        "ratio_1_viewer": ratios[1],
+        "ratio_20_viewers": ratios[20],
+        "trainer_cpu_ms_per_step": {str(n): trainer_cpu[n] for n in trainer_cpu},
         "phases": {str(n): phases[n] for n in phases},
         "latency": latency,
         "rss": rss,
@@ -481,7 +496,8 @@ def main() -> None:
         "--rss-seconds",
         type=float,
         default=60.0,
-        help="seconds of the memory window with a client that never reads (60)",
+        help="seconds of the memory window with a client that never reads; "
+        "0 skips it (60)",
     )
     parser.add_argument(
         "--batch-size", type=int, default=8, help="mini-batch size (8, the default)"

@@ -147,8 +147,49 @@ def encode_steps(
     `delta_layers` is a bitmask of the weight layers whose deltas go into the
     frame (None: all); `delta_dtype` is "float32" or "float16".
     """
-    if not entries:
+    return encode_packed_steps(
+        first_step,
+        len(entries),
+        b"".join(step_table_row(e) for e in entries),
+        b"".join(e.packed_masks for e in entries),
+        weight_deltas,
+        bias_deltas,
+        mask_scope,
+        delta_layers,
+        delta_dtype,
+    )
+
+
+def step_table_row(entry: StepEntry) -> bytes:
+    """Return the 16-byte step-table record of one step."""
+    return _STEP_ENTRY.pack(
+        entry.epoch, entry.mask_rows, entry.loss, entry.batch_accuracy
+    )
+
+
+def encode_packed_steps(
+    first_step: int,
+    step_count: int,
+    step_table: bytes | bytearray,
+    packed_masks: bytes | bytearray,
+    weight_deltas: Sequence[np.ndarray],
+    bias_deltas: Sequence[np.ndarray],
+    mask_scope: str,
+    delta_layers: int | None = None,
+    delta_dtype: str = "float32",
+) -> bytes:
+    """Encode a steps frame from its step table and masks, already packed.
+
+    `step_table` holds `step_count` records of `step_table_row`, and
+    `packed_masks` each step's `pack_masks` output, in step order.
+    """
+    if step_count < 1:
         raise ValueError("a steps frame covers at least one step")
+    if len(step_table) != step_count * _STEP_ENTRY.size:
+        raise ValueError(
+            f"step table of {len(step_table)} bytes does not hold "
+            f"{step_count} records of {_STEP_ENTRY.size} bytes"
+        )
     layer_count = len(weight_deltas)
     if layer_count > MAX_WEIGHT_LAYERS:
         raise ValueError(
@@ -163,18 +204,15 @@ def encode_steps(
             VERSION,
             FRAME_STEPS,
             first_step,
-            len(entries),
+            step_count,
             layer_count,
             delta_layers,
             MASK_SCOPE_CODES[mask_scope],
             DELTA_DTYPE_CODES[delta_dtype],
-        )
+        ),
+        step_table,
+        packed_masks,
     ]
-    parts.extend(
-        _STEP_ENTRY.pack(e.epoch, e.mask_rows, e.loss, e.batch_accuracy)
-        for e in entries
-    )
-    parts.extend(e.packed_masks for e in entries)
 
     arrays: list[np.ndarray] = []
     for layer, (weight_delta, bias_delta) in enumerate(

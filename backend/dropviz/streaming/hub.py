@@ -33,9 +33,10 @@ import numpy as np
 
 from dropviz.streaming.frames import (
     StepEntry,
-    encode_steps,
+    encode_packed_steps,
     pack_masks,
     split_message,
+    step_table_row,
 )
 from dropviz.streaming.options import (
     Ack,
@@ -61,13 +62,16 @@ class StepPayload:
 
     def __init__(self, record: StepRecord) -> None:
         self.step = record.step
-        self.entry = StepEntry(
-            epoch=record.epoch,
-            mask_rows=record.batch_rows,
-            loss=record.loss,
-            batch_accuracy=record.batch_accuracy,
-            packed_masks=pack_masks(record.masks),
+        self.table_row = step_table_row(
+            StepEntry(
+                epoch=record.epoch,
+                mask_rows=record.batch_rows,
+                loss=record.loss,
+                batch_accuracy=record.batch_accuracy,
+                packed_masks=b"",
+            )
         )
+        self.packed_masks = pack_masks(record.masks)
         self.weight_deltas = record.weight_deltas
         self.bias_deltas = record.bias_deltas
 
@@ -75,20 +79,26 @@ class StepPayload:
 class Segment:
     """Consecutive steps with the float32 sum of their deltas.
 
-    The hub's open segment grows under the hub lock. Once sealed, a segment
-    never changes and may be shared by any number of clients.
+    The step table and the masks are kept packed, as the frame carries them:
+    tens of thousands of per-step objects would fragment the heap. The hub's
+    open segment grows under the hub lock. Once sealed, a segment never
+    changes and may be shared by any number of clients.
     """
 
     def __init__(
         self,
         first_step: int,
-        entries: list[StepEntry],
+        step_count: int,
+        step_table: bytearray,
+        packed_masks: bytearray,
         weight_sums: list[np.ndarray],
         bias_sums: list[np.ndarray],
         owned: bool,
     ) -> None:
         self.first_step = first_step
-        self.entries = entries
+        self.step_count = step_count
+        self.step_table = step_table  # step_table_row records, in step order
+        self.packed_masks = packed_masks  # each step's pack_masks output
         self.weight_sums = weight_sums
         self.bias_sums = bias_sums
         # False while the sums are a record's own arrays, which must stay intact.
@@ -101,7 +111,9 @@ class Segment:
     def of_step(cls, payload: StepPayload) -> Segment:
         return cls(
             payload.step,
-            [payload.entry],
+            1,
+            bytearray(payload.table_row),
+            bytearray(payload.packed_masks),
             list(payload.weight_deltas),
             list(payload.bias_deltas),
             owned=False,
@@ -117,7 +129,9 @@ class Segment:
             )
         segment = cls(
             first.first_step,
-            first.entries + second.entries,
+            first.step_count + second.step_count,
+            first.step_table + second.step_table,
+            first.packed_masks + second.packed_masks,
             [a + b for a, b in zip(first.weight_sums, second.weight_sums, strict=True)],
             [a + b for a, b in zip(first.bias_sums, second.bias_sums, strict=True)],
             owned=True,
@@ -126,13 +140,9 @@ class Segment:
         return segment
 
     @property
-    def step_count(self) -> int:
-        return len(self.entries)
-
-    @property
     def end_step(self) -> int:
         """The first step after this segment."""
-        return self.first_step + len(self.entries)
+        return self.first_step + self.step_count
 
     def add(self, payload: StepPayload) -> None:
         """Append one step; only for the open segment, under the hub lock."""
@@ -151,7 +161,9 @@ class Segment:
             total += delta
         for total, delta in zip(self.bias_sums, payload.bias_deltas, strict=True):
             total += delta
-        self.entries.append(payload.entry)
+        self.step_table += payload.table_row
+        self.packed_masks += payload.packed_masks
+        self.step_count += 1
 
     def is_encoded(self, delta_dtype: str, delta_layers: int) -> bool:
         return (delta_dtype, delta_layers) in self._messages
@@ -169,9 +181,11 @@ class Segment:
         key = (delta_dtype, delta_layers)
         with self._encode_lock:
             if key not in self._messages:
-                frame = encode_steps(
+                frame = encode_packed_steps(
                     self.first_step,
-                    self.entries,
+                    self.step_count,
+                    self.step_table,
+                    self.packed_masks,
                     self.weight_sums,
                     self.bias_sums,
                     mask_scope,
@@ -300,6 +314,8 @@ class StreamHub:
         with self._lock:
             if client in self._clients:
                 self._clients.remove(client)
+            if not self._clients:
+                self._open = None  # nobody will take these steps
             self._acked.notify_all()
 
     def handle_message(self, client: ClientQueue, message: ClientMessage) -> None:
