@@ -13,10 +13,11 @@ had it. So a published step costs one array sum whatever the number of
 clients, and a seal costs one sum per distinct backlog. Sealed segments never
 change, so each is encoded at most once per (delta dtype, delta layers) pair.
 
-Memory per run: the open segment plus one segment per distinct backlog, each
-one weight-sized sum plus a few dozen bytes of masks and metrics per step.
-A client whose backlog passes `max_merge_steps` steps is closed with code 1013
-and reconnects for a fresh snapshot.
+Memory per run: the open segment plus one segment per distinct backlog. Each
+holds one weight-sized sum, 16 bytes of metrics plus the packed masks per
+step, and, once sent, its encoded frame for each option set in use. A client
+whose backlog passes `max_merge_steps` steps is closed with code 1013 and
+reconnects for a fresh snapshot.
 """
 
 from __future__ import annotations

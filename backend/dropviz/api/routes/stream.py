@@ -194,13 +194,22 @@ def _frame_interval(
 
     The client's `max_frames_per_second` bounds the rate, and so does its even
     share of `max_stream_bytes_per_second`, given its last frame's size. The
-    result is a whole multiple of `1 / max_frames_per_second`: merged frames
-    differ in size by a few bytes, and the interval must not change with them,
-    or clients with equal options would stop taking steps at the same moments.
+    result is a multiple of `1 / max_frames_per_second` from a coarse ladder:
+    merged frames differ in size, and the interval must not change with them,
+    or clients with equal options would stop taking steps at the same moments
+    (and a new grid could put two frames closer than the interval).
     """
     base = 1.0 / client.options.max_frames_per_second
     share = settings.max_stream_bytes_per_second / max(1, stream_count)
-    return base * max(1, math.ceil(frame_bytes / share / base))
+    return base * _ladder_ceil(math.ceil(frame_bytes / share / base))
+
+
+def _ladder_ceil(count: int) -> int:
+    """Round `count` up to 4, 5, 6, 7 or 8 times a power of two (at most 25% up)."""
+    if count <= 8:
+        return max(1, count)
+    shift = count.bit_length() - 3  # count >> shift is in [4, 7]
+    return -(-count >> shift) << shift
 
 
 async def _send_segment(
