@@ -21,6 +21,7 @@ import math
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 from fastapi.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketDisconnected
 
 from dropviz.api.origins import origin_allowed
 from dropviz.config import Settings
@@ -38,11 +39,20 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter()
 
-# A send or receive on a connection that is already closing raises one of these.
-# Starlette turns the server's OSError into WebSocketDisconnect(1006), and it
-# raises WebSocketDisconnected (a RuntimeError) after a close. uvicorn raises a
-# plain RuntimeError for a send after its keepalive closed the connection.
-_CLOSED_CONNECTION_ERRORS = (WebSocketDisconnect, RuntimeError, OSError)
+# uvicorn's error for a send after its keepalive closed the connection; text
+# checked against uvicorn 0.55.0.
+_UVICORN_SEND_AFTER_CLOSE = "after sending 'websocket.close'"
+
+
+def _is_closed_connection_error(exc: BaseException) -> bool:
+    """Return whether `exc` only says that the connection is already closing.
+
+    Starlette turns the server's OSError into WebSocketDisconnect(1006) and
+    raises WebSocketDisconnected (a RuntimeError) for a send after a close.
+    """
+    if isinstance(exc, WebSocketDisconnect | WebSocketDisconnected | OSError):
+        return True
+    return isinstance(exc, RuntimeError) and _UVICORN_SEND_AFTER_CLOSE in str(exc)
 
 
 @router.websocket("/ws/runs/{run_id}")
@@ -81,15 +91,16 @@ async def stream_run(websocket: WebSocket, run_id: str) -> None:
     try:
         await _send_binary(websocket, snapshot, settings.stream_max_message_bytes)
         close_code = await _serve(websocket, run, client, settings)
-    except _CLOSED_CONNECTION_ERRORS as exc:
-        # The peer left while we were sending: a normal disconnect.
-        close_code = getattr(exc, "code", status.WS_1006_ABNORMAL_CLOSURE)
-        logger.debug("stream send failed: client=%s error=%r", client_name, exc)
-    except Exception:
-        close_code = status.WS_1011_INTERNAL_ERROR
-        logger.exception("stream failed: client=%s run_id=%s", client_name, run_id)
-        with contextlib.suppress(*_CLOSED_CONNECTION_ERRORS):
-            await websocket.close(code=close_code, reason="internal error")
+    except Exception as exc:
+        if _is_closed_connection_error(exc):
+            # The peer left while we were sending: a normal disconnect.
+            close_code = getattr(exc, "code", status.WS_1006_ABNORMAL_CLOSURE)
+            logger.debug("stream send failed: client=%s error=%r", client_name, exc)
+        else:
+            close_code = status.WS_1011_INTERNAL_ERROR
+            logger.exception("stream failed: client=%s run_id=%s", client_name, run_id)
+            with contextlib.suppress(Exception):
+                await websocket.close(code=close_code, reason="internal error")
     finally:
         run.hub.remove_client(client)
         logger.info(
