@@ -490,7 +490,7 @@ def main() -> None:
         "--window", type=float, default=8.0, help="seconds per measurement (8)"
     )
     parser.add_argument(
-        "--repeats", type=int, default=2, help="rounds of 0, 1 and 20 viewers (2)"
+        "--repeats", type=int, default=3, help="rounds of 0, 1 and 20 viewers (3)"
     )
     parser.add_argument(
         "--rss-seconds",
