@@ -9,7 +9,7 @@ measures:
   client process that reads without decoding;
 - latency of `GET /api/runs/{id}` while training with 5 viewers;
 - server RSS over a window with one client that never reads (reconnected
-  whenever the server drops it for not answering keepalive pings);
+  whenever the server drops it for sending no keepalive pongs);
 - frames and MB per second per viewer, and the hub's merge cost per step.
 
 Every loop is bounded and the script stops by itself; it contacts only the
@@ -357,7 +357,7 @@ class Bench:
             time.sleep(1.0)
             samples.append(self.rss_bytes())
             if self.state()["stream_clients"] == 0:
-                # Dropped for not answering pings: a fresh one takes its place.
+                # Dropped for sending no pongs: a fresh one takes its place.
                 stalled.close()
                 stalled = _stalled_client(self.port, self.run_id)
                 self.wait_for_clients(1)
@@ -377,7 +377,7 @@ class Bench:
 
 
 def _stalled_client(port: int, run_id: str) -> socket.socket:
-    """Open a stream with a plain socket that never reads or answers pings."""
+    """Open a stream with a plain socket that never reads, so it sends no pongs."""
     sock = socket.create_connection(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
@@ -391,8 +391,8 @@ def _stalled_client(port: int, run_id: str) -> socket.socket:
 
 
 def _cpu_seconds(stat_path: Path) -> float:
-    # Fields 14 and 15 of /proc/.../stat are user and system time in clock ticks;
-    # the name in field 2 may contain spaces, so count from its closing bracket.
+    # Fields 14 and 15 of /proc/.../stat are user and system time in clock ticks.
+    # The name in field 2 may contain spaces, so count from its closing bracket.
     fields = stat_path.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
