@@ -1,8 +1,9 @@
-"""The uvicorn server that `dropviz serve` runs: pinned WebSocket settings and
-a shutdown that closes streams with 1001 (going away) within 5 seconds.
+"""The uvicorn server behind `dropviz serve`, with pinned WebSocket settings.
 
-Two behaviours of uvicorn 0.55 (read in its source: `server.py` and
-`protocols/websockets/websockets_sansio_impl.py`) are changed here:
+On SIGINT or SIGTERM it closes every stream with 1001 (going away) and exits
+within 5 seconds. Two behaviours of uvicorn 0.55 (read in its source:
+`server.py` and `protocols/websockets/websockets_sansio_impl.py`) are changed
+here:
 
 - On SIGINT or SIGTERM, `Server.shutdown` closes every open WebSocket with
   1012 (service restart) before the app's lifespan shutdown runs.
@@ -46,9 +47,9 @@ GRACEFUL_SHUTDOWN_SECONDS = 1
 class StreamProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol, aborting connections that stopped.
 
-    NOTE: overrides `keepalive_timeout` and the `close_timer` attribute of
-    uvicorn's protocol, internals checked against uvicorn 0.55.0;
-    tests/api/test_stream_hygiene.py fails if they change.
+    NOTE: overrides `keepalive_timeout`, the `close_timer` attribute and the
+    private `uvicorn._types` of uvicorn's protocol, internals checked against
+    uvicorn 0.55.0; tests/api/test_stream_hygiene.py fails if they change.
     """
 
     def keepalive_timeout(self) -> None:

@@ -1,4 +1,9 @@
-"""The WebSocket stream on a real server: layout, exact zeros, exact reconstruction."""
+"""The WebSocket stream on a real server.
+
+Covers the frame layout, exact zeros outside the sub-network, exact
+reconstruction of the weights, and the client messages: options, step-locked
+acknowledgements, float16 deltas and resync, and invalid messages.
+"""
 
 from __future__ import annotations
 
