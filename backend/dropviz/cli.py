@@ -37,10 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from dropviz.config import Settings
     from dropviz.main import create_app
+    from dropviz.server import run_server
 
     overrides = {
         key: value
@@ -68,18 +67,5 @@ def serve(args: argparse.Namespace) -> int:
     logging.getLogger("dropviz").info(
         "dashboard at http://%s:%d/", settings.host, settings.port
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        # Pinned rather than left to uvicorn's defaults: per-message deflate
-        # cuts the rate of large binary frames about fifty-fold.
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        ws_max_size=settings.ws_max_size,
-        ws_ping_interval=settings.ws_ping_interval,
-        ws_ping_timeout=settings.ws_ping_timeout,
-        timeout_graceful_shutdown=5,
-    )
+    run_server(create_app(settings), settings)
     return 0

@@ -52,14 +52,48 @@ class Settings(BaseSettings):
             "60 matches a typical display refresh."
         ),
     )
+    max_stream_bytes_per_second: float = Field(
+        50e6,
+        gt=0,
+        description=(
+            "Bytes per second all streams together may send, shared evenly among "
+            "them: a client's frames come less often (merging more steps) when "
+            "they would pass its share. Copying frames out holds Python's GIL, "
+            "so unbounded sending slows training."
+        ),
+    )
     ws_ping_interval: float = Field(
-        20.0, gt=0, description="Seconds between WebSocket pings."
+        20.0, gt=0, description="Seconds between WebSocket keepalive pings."
     )
     ws_ping_timeout: float = Field(
-        20.0, gt=0, description="Seconds to wait for a pong."
+        20.0,
+        gt=0,
+        description="Seconds to wait for a pong before dropping the connection.",
     )
     ws_max_size: int = Field(
-        65_536, ge=1024, description="Largest message a client may send, in bytes."
+        65_536,
+        ge=8192,
+        description=(
+            "Largest message a client may send, in bytes; the WebSocket library "
+            "closes a connection that sends more with code 1009. The stream "
+            "closes one over 4,096 bytes with 1008 before that."
+        ),
+    )
+    stream_max_message_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=65_536,
+        description=(
+            "Largest message the stream sends, in bytes; a longer snapshot or "
+            "steps frame is split into part frames."
+        ),
+    )
+    allowed_origins: str = Field(
+        "",
+        description=(
+            "Comma-separated origins (scheme://host:port) whose pages may open a "
+            "stream. Empty: the server's own origin and its localhost, 127.0.0.1 "
+            "and [::1] forms. Clients that send no Origin header always may."
+        ),
     )
     data_dir: Path | None = Field(
         None,

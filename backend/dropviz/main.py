@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from dropviz import __version__
 from dropviz.api.errors import install_error_handlers
+from dropviz.api.origins import allowed_origins
 from dropviz.api.routes import datasets, evaluations, history, meta, runs, stream
 from dropviz.api.security import AccessMiddleware, install_log_redaction
 from dropviz.config import Settings, get_settings
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.allowed_origins = allowed_origins(settings)
     app.state.runs = RunManager(
         settings.max_running_runs,
         settings.max_merge_steps,

@@ -11,7 +11,7 @@ import pytest
 from dropviz.runs.manager import RunLimitError, RunManager, RunNotFoundError
 from dropviz.runs.run import Run, RunStateError, RunStatus
 from dropviz.streaming import frames
-from dropviz.streaming.hub import CloseRequest
+from dropviz.streaming.options import Ack, ClientOptions
 from dropviz.training.config import TrainConfig
 
 TINY = TrainConfig(dataset="moons", n_samples=100, hidden_sizes=(8,), batch_size=10)
@@ -69,25 +69,55 @@ def test_pause_resume_cycles_stream_every_step_once() -> None:
     async def scenario() -> None:
         config = replace(TINY, epochs=10_000)
         run = Run("r5", config)
-        snapshot, client = run.subscribe(asyncio.get_running_loop())
+        options = ClientOptions(max_frames_per_second=60.0)
+        snapshot, client = run.subscribe(asyncio.get_running_loop(), options)
         layer_sizes = frames.decode_snapshot(snapshot).meta["layer_sizes"]
+        covered = []
         for _ in range(5):
             await asyncio.to_thread(run.start)
             await asyncio.sleep(0.02)
+            batch = run.hub.take(client, steps_due=True)  # a take mid-training
+            if batch.segment is not None:
+                covered.append(batch.segment)
             await asyncio.to_thread(run.pause)
             await asyncio.to_thread(run.step_once)
         await asyncio.to_thread(run.stop)
+        batch = run.hub.take(client, steps_due=True)
+        assert batch.segment is not None
+        covered.append(batch.segment)
 
-        covered = []
-        while sum(len(c) for c in covered) < run.trainer.step_count:
-            messages = await client.next_messages()
-            assert not isinstance(messages, CloseRequest)
-            for message in messages:
-                if isinstance(message, bytes):
-                    frame = frames.decode_steps(message, layer_sizes)
-                    covered.append(range(frame.first_step, frame.last_step + 1))
-        steps = [step for block in covered for step in block]
+        steps = []
+        for segment in covered:
+            message = segment.messages(config.mask_scope, "float32", 0b11, 1 << 24)[0]
+            frame = frames.decode_steps(message, layer_sizes)
+            steps.extend(range(frame.first_step, frame.last_step + 1))
         assert steps == list(range(run.trainer.step_count))
+
+    asyncio.run(scenario())
+
+
+def test_step_locked_client_gates_training() -> None:
+    async def scenario() -> None:
+        run = Run("r6", replace(TINY, epochs=10_000))
+        options = ClientOptions(max_frames_per_second=60.0, step_locked=True)
+        _, client = run.subscribe(asyncio.get_running_loop(), options)
+        await asyncio.to_thread(run.start)
+        for acked in range(3):
+            # The worker trains one step past the last acknowledged one, then waits.
+            await asyncio.to_thread(_wait_until, lambda: run.trainer.step_count > 0)
+            await asyncio.sleep(0.1)
+            assert run.trainer.step_count == acked + 1
+            batch = run.hub.take(client, steps_due=True)
+            assert batch.segment is not None
+            assert batch.segment.step_count == 1
+            run.hub.handle_message(client, Ack(batch.segment.first_step))
+            expected = acked + 2
+            await asyncio.to_thread(
+                _wait_until,
+                lambda expected=expected: run.trainer.step_count == expected,
+            )
+        await asyncio.to_thread(run.pause)  # a waiting worker still stops
+        assert run.status == RunStatus.PAUSED
 
     asyncio.run(scenario())
 

@@ -338,6 +338,7 @@ class RunOut(BaseModel):
     diverged_step: int | None
     error: str | None
     created_at: str
+    stream_clients: int = Field(description="Open WebSocket streams of this run.")
 
 
 class EpochOut(BaseModel):

@@ -100,7 +100,7 @@ class RunManager:
         logger.info(
             "run created: run_id=%s dataset=%s layer_sizes=%s",
             run.id,
-            config.dataset,
+            run.trainer.dataset.name,
             run.trainer.layer_sizes,
         )
         return run
@@ -177,10 +177,15 @@ class RunManager:
         run.hub.close_all(CLOSE_NORMAL, "run deleted")
         logger.info("run deleted: run_id=%s", run_id)
 
+    def stream_count(self) -> int:
+        """Return the number of open streams over all runs."""
+        return sum(run.hub.client_count for run in self.list())
+
     def shutdown(self) -> None:
         """Halt every running run as interrupted and close every stream.
 
-        Each halted run writes a checkpoint of its exact step before this returns.
+        Each halted run writes a checkpoint of its exact step before this
+        returns, and streams first send what is pending, its status included.
         """
         for run in self.list():
             run.suspend()

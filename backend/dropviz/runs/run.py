@@ -16,7 +16,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Set
+from collections.abc import Iterator, Set
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -29,6 +30,7 @@ from dropviz.storage.datasets import dataset_to_npz
 from dropviz.storage.recorder import RunRecorder
 from dropviz.streaming.frames import encode_snapshot
 from dropviz.streaming.hub import ClientQueue, StreamHub
+from dropviz.streaming.options import ClientOptions
 from dropviz.training.config import TrainConfig
 from dropviz.training.data import Dataset
 from dropviz.training.ensemble import Network, check_enumerable
@@ -37,6 +39,8 @@ from dropviz.training.state import TrainerState
 from dropviz.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
+
+LOCK_HANDOFF_TIMEOUT = 1.0  # seconds the worker waits for others to take the lock
 
 
 MAX_KEPT_EVALUATIONS = 20  # per run; starting one more drops (and cancels) the oldest
@@ -84,13 +88,22 @@ class Run:
         dataset: Dataset | None = None,
         recorder: RunRecorder | None = None,
     ) -> None:
+        """Create a run; `dataset` replaces the one `config.dataset` names.
+
+        Only the benchmark passes a `dataset`: the API offers named data sets.
+        """
         self.id = run_id
         self.config = config
         self.trainer = Trainer(config, dataset)
         stream_scope = (
             "weights" if config.variant == "dropconnect" else config.mask_scope
         )
-        self.hub = StreamHub(run_id, stream_scope, max_merge_steps)
+        self.hub = StreamHub(
+            run_id,
+            stream_scope,
+            max_merge_steps,
+            layer_count=len(self.trainer.layer_sizes) - 1,
+        )
         self.created_at = datetime.now(UTC)
         self.max_steps_per_second = max_steps_per_second
         self.status = RunStatus.CREATED
@@ -104,6 +117,12 @@ class Run:
         self.evaluations: dict[str, EvaluationJob] = {}  # oldest first
 
         self._state_lock = threading.RLock()  # guards the trainer and the fields above
+        # Threads other than the worker count themselves here while they wait
+        # for the state lock, and the worker lets them in between two steps.
+        self._lock_waiters = 0
+        self._lock_waiters_guard = threading.Lock()
+        self._no_lock_waiters = threading.Event()
+        self._no_lock_waiters.set()
         self._control_lock = threading.Lock()  # serializes start, pause, step and stop
         self._halt = threading.Event()
         self._worker: threading.Thread | None = None
@@ -111,7 +130,7 @@ class Run:
     # control -------------------------------------------------------------
 
     def start(self) -> None:
-        with self._control_lock, self._state_lock:
+        with self._control_lock, self._locked():
             self._require(RESUMABLE_STATES, "start")
             self.error = None
             self._halt.clear()
@@ -126,8 +145,12 @@ class Run:
         self._halt_worker({RunStatus.RUNNING}, "pause", RunStatus.PAUSED)
 
     def step_once(self) -> None:
-        """Train exactly one mini-batch, leaving the run paused (or final)."""
-        with self._control_lock, self._state_lock:
+        """Train exactly one mini-batch, leaving the run paused (or final).
+
+        Step-locked stream clients do not hold this step back: it is a manual
+        control, and they receive it like any other.
+        """
+        with self._control_lock, self._locked():
             self._require(RESUMABLE_STATES, "step")
             self._advance()
             if self.status not in FINAL_STATES:
@@ -177,21 +200,31 @@ class Run:
 
     # watching --------------------------------------------------------------
 
-    def subscribe(self, loop: asyncio.AbstractEventLoop) -> tuple[bytes, ClientQueue]:
+    def subscribe(
+        self, loop: asyncio.AbstractEventLoop, options: ClientOptions
+    ) -> tuple[bytes, ClientQueue]:
         """Register a client and return the snapshot its first frame continues from.
 
         Both happen under the state lock, between two steps, so the client's
         first steps frame starts exactly at the snapshot's `next_step`.
         """
-        with self._state_lock:
-            params = self.trainer.params
-            snapshot = encode_snapshot(
-                self.trainer.step_count,
-                self.stream_meta(),
-                params.weights,
-                params.biases,
-            )
-            return snapshot, self.hub.add_client(loop)
+        with self._locked():
+            snapshot = self._encode_snapshot()
+            client = self.hub.add_client(loop, options, self.trainer.step_count)
+            return snapshot, client
+
+    def resnapshot(self, client: ClientQueue) -> bytes:
+        """Return a fresh snapshot for `client` and restart its steps from it."""
+        with self._locked():
+            snapshot = self._encode_snapshot()
+            self.hub.restart_client(client, self.trainer.step_count)
+            return snapshot
+
+    def _encode_snapshot(self) -> bytes:
+        params = self.trainer.params
+        return encode_snapshot(
+            self.trainer.step_count, self.stream_meta(), params.weights, params.biases
+        )
 
     def network_snapshot(self) -> tuple[Network, int, list[np.ndarray] | None]:
         """Copy the weights for inference without holding up training.
@@ -199,7 +232,7 @@ class Run:
         Returns the network, the steps completed, and the masks of the last
         step when it trained one per-step unit sub-network (else None).
         """
-        with self._state_lock:
+        with self._locked():
             params = self.trainer.params.copy()
             step = self.trainer.step_count
             last = self.last_step
@@ -232,7 +265,7 @@ class Run:
             else (dataset.x_train, dataset.y_train)
         )
         job = EvaluationJob(self.id, step, request)
-        with self._state_lock:
+        with self._locked():
             self.evaluations[job.id] = job
             while len(self.evaluations) > MAX_KEPT_EVALUATIONS:
                 oldest = next(iter(self.evaluations))
@@ -260,12 +293,12 @@ class Run:
 
     def archive_state(self) -> tuple[TrainerState, dict[str, Any], list[EpochMetrics]]:
         """Return the trainer state, summary and epochs, all from one moment."""
-        with self._state_lock:
+        with self._locked():
             return self.trainer.state_dict(), self.summary(), list(self.epochs)
 
     def weights_npz(self) -> tuple[int, bytes]:
         """Return the step count and the current weights as `.npz` bytes."""
-        with self._state_lock:
+        with self._locked():
             params = self.trainer.params.copy()
             step = self.trainer.step_count
         return step, weights_npz(self.trainer.layer_sizes, params)
@@ -277,7 +310,7 @@ class Run:
 
     def summary(self) -> dict[str, Any]:
         """Return the run's state as plain JSON-safe Python values."""
-        with self._state_lock:
+        with self._locked():
             trainer = self.trainer
             last_epoch = self.epochs[-1] if self.epochs else None
             final_accuracy = None
@@ -311,10 +344,11 @@ class Run:
                 "diverged_step": self.diverged_step,
                 "error": self.error,
                 "created_at": self.created_at.isoformat(),
+                "stream_clients": self.hub.client_count,
             }
 
     def epoch_history(self) -> list[dict[str, Any]]:
-        with self._state_lock:
+        with self._locked():
             return [_epoch_event(m) for m in self.epochs]
 
     def stream_meta(self) -> dict[str, Any]:
@@ -330,6 +364,29 @@ class Run:
         }
 
     # internals ---------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the state lock; for every thread but the worker.
+
+        A lock is not fair: the worker would take it back right after each
+        step, and a REST read measured waiting for up to 300 ms. So a waiting
+        thread registers, and the worker steps aside until it got the lock.
+        """
+        with self._lock_waiters_guard:
+            self._lock_waiters += 1
+            self._no_lock_waiters.clear()
+        try:
+            self._state_lock.acquire()
+        finally:
+            with self._lock_waiters_guard:
+                self._lock_waiters -= 1
+                if self._lock_waiters == 0:
+                    self._no_lock_waiters.set()
+        try:
+            yield
+        finally:
+            self._state_lock.release()
 
     def _require(self, allowed: Set[RunStatus], action: str) -> None:
         if self.status not in allowed:
@@ -366,10 +423,10 @@ class Run:
         A run that reached a final state while the worker wound down keeps it.
         """
         with self._control_lock:
-            with self._state_lock:
+            with self._locked():
                 self._require(allowed, action)
             self._join_worker()
-            with self._state_lock:
+            with self._locked():
                 if self.status not in FINAL_STATES:
                     self._set_status(target)
                     logger.info(
@@ -384,6 +441,7 @@ class Run:
 
     def _join_worker(self) -> None:
         self._halt.set()
+        self.hub.release_waiters()  # a worker may wait for step-locked clients
         worker = self._worker
         if worker is not None and worker is not threading.current_thread():
             worker.join()
@@ -391,6 +449,12 @@ class Run:
 
     def _advance(self) -> None:
         """Train one step, publish it, and evaluate at the end of an epoch."""
+        record = self._step()
+        if record is not None and record.epoch_end:
+            self._end_epoch(self.trainer.evaluate())
+
+    def _step(self) -> StepRecord | None:
+        """Train and publish one step; return None if the loss diverged."""
         record = self.trainer.step()
         self.last_step = record
         self.hub.publish_step(record)
@@ -401,13 +465,20 @@ class Run:
             self.diverged_step = record.step
             self._set_status(RunStatus.DIVERGED)
             logger.info("run diverged: run_id=%s step=%d", self.id, record.step)
-            return
-        if record.epoch_end:
-            metrics = self.trainer.evaluate()
-            self.epochs.append(metrics)
-            self.hub.publish_event(_epoch_event(metrics))
-            if self.recorder is not None:
-                self.recorder.record_epoch(metrics)
+            return None
+        if (
+            not record.epoch_end
+            and self.recorder is not None
+            and self.recorder.checkpoint_due(self.trainer.step_count)
+        ):
+            self._record_status(self.recorder, checkpoint=False)
+        return record
+
+    def _end_epoch(self, metrics: EpochMetrics) -> None:
+        self.epochs.append(metrics)
+        self.hub.publish_event(_epoch_event(metrics))
+        if self.recorder is not None:
+            self.recorder.record_epoch(metrics)
         if self.trainer.done:
             self._set_status(RunStatus.FINISHED)
             logger.info(
@@ -425,15 +496,28 @@ class Run:
         next_time = time.monotonic()
         try:
             while not self._halt.is_set():
+                # Outside the state lock: subscribing and reading go on meanwhile.
+                if not self.hub.wait_for_acks(self.trainer.step_count, self._halt):
+                    return
+                self._no_lock_waiters.wait(LOCK_HANDOFF_TIMEOUT)
                 with self._state_lock:
                     if self.status != RunStatus.RUNNING:
                         return
-                    self._advance()
-                    if self.status != RunStatus.RUNNING:
+                    record = self._step()
+                    if record is None:
                         return
                     if self.recorder is not None and self.recorder.disk_full():
                         self._pause_for_disk(self.recorder)
                         return
+                if record.epoch_end:
+                    # While the run is running only this thread changes the
+                    # weights, so the evaluation (which takes about as long as
+                    # a few hundred steps) runs without the lock that reads wait on.
+                    metrics = self.trainer.evaluate()
+                    with self._state_lock:
+                        self._end_epoch(metrics)
+                        if self.status != RunStatus.RUNNING:
+                            return
                 rate = self.max_steps_per_second
                 if rate:
                     next_time = max(next_time + 1.0 / rate, time.monotonic() - 1.0)

@@ -1,13 +1,23 @@
-"""Fan-out of one run's steps to its connected clients, with lossless merging.
+"""Fan-out of one run's steps to its clients, with shared lossless merging.
 
-The training thread publishes; each client's sender coroutine drains. Training
-never waits for a client. While a client keeps up it gets one frame per step,
-encoded once and shared by every client. A client that falls behind gets its
-unsent steps merged into one pending frame: every step's metrics and masks,
-and the exact float32 sum of the deltas. Memory per client is therefore one
-weight-sized buffer plus a few dozen bytes of masks and metrics per unsent
-step, up to `max_merge_steps` steps. Past that limit the client is closed
-with code 1013 and reconnects for a fresh snapshot.
+The training thread publishes; one sender coroutine per client drains. Training
+never waits for a client, except for clients in step-locked mode, which hold
+each next step until they acknowledge the previous frame.
+
+Published steps accumulate in one open segment per run: every step's metrics
+and masks and the float32 sum of the deltas. A client that takes steps seals
+the open segment, and the sealed segment is appended to every client's
+backlog. A backlog that already holds steps becomes a new segment with the sum
+of both, computed once per distinct backlog and shared by every client that
+had it. So a published step costs one array sum whatever the number of
+clients, and a seal costs one sum per distinct backlog. Sealed segments never
+change, so each is encoded at most once per (delta dtype, delta layers) pair.
+
+Memory per run: the open segment plus one segment per distinct backlog. Each
+holds one weight-sized sum, 16 bytes of metrics plus the packed masks per
+step, and, once sent, its encoded frame for each option set in use. A client
+whose backlog passes `max_merge_steps` steps is closed with code 1013 and
+reconnects for a fresh snapshot.
 """
 
 from __future__ import annotations
@@ -16,192 +26,237 @@ import asyncio
 import json
 import logging
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from dropviz.streaming.frames import StepEntry, encode_steps, pack_masks
+from dropviz.streaming.frames import (
+    StepEntry,
+    encode_packed_steps,
+    pack_masks,
+    split_message,
+    step_table_row,
+)
+from dropviz.streaming.options import (
+    Ack,
+    ClientMessage,
+    ClientMessageError,
+    ClientOptions,
+    OptionsUpdate,
+    Resync,
+)
 from dropviz.training.records import StepRecord
 
 logger = logging.getLogger(__name__)
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TRY_AGAIN_LATER = 1013
+LAG_LOG_INTERVAL = 30.0  # seconds between two lag warnings of one run
 
 
 class StepPayload:
-    """One published step, shared read-only by every client."""
+    """One published step, shared read-only by every segment that contains it."""
 
-    def __init__(self, record: StepRecord, mask_scope: str) -> None:
+    def __init__(self, record: StepRecord) -> None:
         self.step = record.step
-        self.mask_scope = mask_scope
-        masks = record.weight_masks if record.weight_masks is not None else record.masks
-        self.entry = StepEntry(
-            epoch=record.epoch,
-            mask_rows=0 if record.weight_masks is not None else record.batch_rows,
-            loss=record.loss,
-            batch_accuracy=record.batch_accuracy,
-            packed_masks=pack_masks(masks),
+        dropconnect = record.weight_masks is not None
+        self.table_row = step_table_row(
+            StepEntry(
+                epoch=record.epoch,
+                # DropConnect steps carry weight masks, whose rows are per source unit.
+                mask_rows=0 if dropconnect else record.batch_rows,
+                loss=record.loss,
+                batch_accuracy=record.batch_accuracy,
+                packed_masks=b"",
+            )
         )
+        masks = record.weight_masks if record.weight_masks is not None else record.masks
+        self.packed_masks = pack_masks(masks)
         self.weight_deltas = record.weight_deltas
         self.bias_deltas = record.bias_deltas
-        self._frame: bytes | None = None
-        self._frame_lock = threading.Lock()
-
-    def frame(self) -> bytes:
-        """Return this step's single-step frame, encoding it at most once."""
-        with self._frame_lock:
-            if self._frame is None:
-                self._frame = encode_steps(
-                    self.step,
-                    [self.entry],
-                    self.weight_deltas,
-                    self.bias_deltas,
-                    self.mask_scope,
-                )
-            return self._frame
 
 
-class PendingSteps:
-    """Consecutive unsent steps of one client, merged into one frame."""
+class Segment:
+    """Consecutive steps with the float32 sum of their deltas.
 
-    def __init__(self, payload: StepPayload) -> None:
-        self.first_step = payload.step
-        self.entries = [payload.entry]
-        self._single: StepPayload | None = payload
-        self._weight_sums: list[np.ndarray] = []
-        self._bias_sums: list[np.ndarray] = []
+    The step table and the masks are kept packed, as the frame carries them:
+    tens of thousands of per-step objects would fragment the heap. The hub's
+    open segment grows under the hub lock. Once sealed, a segment never
+    changes and may be shared by any number of clients.
+    """
+
+    def __init__(
+        self,
+        first_step: int,
+        step_count: int,
+        step_table: bytearray,
+        packed_masks: bytearray,
+        weight_sums: list[np.ndarray],
+        bias_sums: list[np.ndarray],
+        owned: bool,
+    ) -> None:
+        self.first_step = first_step
+        self.step_count = step_count
+        self.step_table = step_table  # step_table_row records, in step order
+        self.packed_masks = packed_masks  # each step's pack_masks output
+        self.weight_sums = weight_sums
+        self.bias_sums = bias_sums
+        # False while the sums are a record's own arrays, which must stay intact.
+        self._owned = owned
+        self.sealed = False  # set once the hub stops adding steps
+        self._messages: dict[tuple[str, int], list[bytes]] = {}
+        self._encode_lock = threading.Lock()
+
+    @classmethod
+    def of_step(cls, payload: StepPayload) -> Segment:
+        return cls(
+            payload.step,
+            1,
+            bytearray(payload.table_row),
+            bytearray(payload.packed_masks),
+            list(payload.weight_deltas),
+            list(payload.bias_deltas),
+            owned=False,
+        )
+
+    @classmethod
+    def concatenate(cls, first: Segment, second: Segment) -> Segment:
+        """Return a new segment covering `first`'s steps, then `second`'s."""
+        if second.first_step != first.end_step:
+            raise ValueError(
+                f"segment starting at step {second.first_step} does not follow "
+                f"steps {first.first_step}..{first.end_step - 1}"
+            )
+        segment = cls(
+            first.first_step,
+            first.step_count + second.step_count,
+            first.step_table + second.step_table,
+            first.packed_masks + second.packed_masks,
+            [a + b for a, b in zip(first.weight_sums, second.weight_sums, strict=True)],
+            [a + b for a, b in zip(first.bias_sums, second.bias_sums, strict=True)],
+            owned=True,
+        )
+        segment.sealed = True
+        return segment
 
     @property
-    def step_count(self) -> int:
-        return len(self.entries)
+    def end_step(self) -> int:
+        """The first step after this segment."""
+        return self.first_step + self.step_count
 
     def add(self, payload: StepPayload) -> None:
-        if payload.step != self.first_step + self.step_count:
+        """Append one step; only for the open segment, under the hub lock."""
+        if self.sealed:
+            raise RuntimeError("cannot add a step to a sealed segment")
+        if payload.step != self.end_step:
             raise ValueError(
                 f"step {payload.step} does not follow steps "
-                f"{self.first_step}..{self.first_step + self.step_count - 1}"
+                f"{self.first_step}..{self.end_step - 1}"
             )
-        if self._single is not None:
-            # The first merge copies, so the shared payload stays untouched.
-            self._weight_sums = [d.copy() for d in self._single.weight_deltas]
-            self._bias_sums = [d.copy() for d in self._single.bias_deltas]
-            self._single = None
-        for total, delta in zip(self._weight_sums, payload.weight_deltas, strict=True):
+        if not self._owned:
+            self.weight_sums = [d.copy() for d in self.weight_sums]
+            self.bias_sums = [d.copy() for d in self.bias_sums]
+            self._owned = True
+        for total, delta in zip(self.weight_sums, payload.weight_deltas, strict=True):
             total += delta
-        for total, delta in zip(self._bias_sums, payload.bias_deltas, strict=True):
+        for total, delta in zip(self.bias_sums, payload.bias_deltas, strict=True):
             total += delta
-        self.entries.append(payload.entry)
+        self.step_table += payload.table_row
+        self.packed_masks += payload.packed_masks
+        self.step_count += 1
 
-    def encode(self, mask_scope: str) -> bytes:
-        if self._single is not None:
-            return self._single.frame()
-        return encode_steps(
-            self.first_step,
-            self.entries,
-            self._weight_sums,
-            self._bias_sums,
-            mask_scope,
-        )
+    def is_encoded(self, delta_dtype: str, delta_layers: int) -> bool:
+        return (delta_dtype, delta_layers) in self._messages
+
+    def messages(
+        self, mask_scope: str, delta_dtype: str, delta_layers: int, max_bytes: int
+    ) -> list[bytes]:
+        """Return this segment's steps frame, split into parts above `max_bytes`.
+
+        Encodes at most once per (dtype, layers). Raises RuntimeError while the
+        segment is open, since its sums still change.
+        """
+        if not self.sealed:
+            raise RuntimeError("cannot encode an open segment")
+        key = (delta_dtype, delta_layers)
+        with self._encode_lock:
+            if key not in self._messages:
+                frame = encode_packed_steps(
+                    self.first_step,
+                    self.step_count,
+                    self.step_table,
+                    self.packed_masks,
+                    self.weight_sums,
+                    self.bias_sums,
+                    mask_scope,
+                    delta_layers=delta_layers,
+                    delta_dtype=delta_dtype,
+                )
+                self._messages[key] = split_message(frame, max_bytes)
+            return self._messages[key]
 
 
 @dataclass(frozen=True)
 class CloseRequest:
     code: int
     reason: str
+    flush: bool  # send the pending steps and events first
+
+
+@dataclass
+class Batch:
+    """The messages a client's sender may send now, in this order."""
+
+    replies: list[str] = field(default_factory=list)
+    segment: Segment | None = None
+    events: list[str] = field(default_factory=list)
+    close: CloseRequest | None = None
+    resync: bool = False  # send a fresh snapshot before anything else
+    steps_waiting: bool = False  # steps wait for the client's next frame time
+
+    def is_empty(self) -> bool:
+        return not (
+            self.replies or self.segment or self.events or self.close or self.resync
+        )
 
 
 class ClientQueue:
-    """Unsent steps and events of one client.
-
-    Thread-safe: the training thread fills it and one coroutine drains it.
-    """
+    """One client's options, position and unsent data; guarded by the hub lock."""
 
     def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        run_id: str,
-        mask_scope: str,
-        max_merge_steps: int,
+        self, loop: asyncio.AbstractEventLoop, options: ClientOptions, next_step: int
     ) -> None:
-        self._loop = loop
-        self._run_id = run_id
-        self._mask_scope = mask_scope
-        self._max_merge_steps = max_merge_steps
-        self._lock = threading.Lock()
-        self._pending: PendingSteps | None = None
-        self._events: list[str] = []
-        self._close: CloseRequest | None = None
-        self._wakeup = asyncio.Event()
+        self.options = options
+        self.next_step = next_step  # the first step not yet taken for sending
+        self.acked_next = next_step  # steps before it count as acknowledged
+        self.backlog: Segment | None = None  # sealed steps from next_step on
+        self.events: list[tuple[int, str]] = []  # (steps published before, JSON)
+        self.replies: list[str] = []
+        self.close: CloseRequest | None = None
+        self.resync_requested = False
+        self.frames = 0
         self.merged_frames = 0  # frames that covered more than one step
+        self.late_frames = 0  # frames whose send outlasted the frame interval
+        self._loop = loop
+        self._wakeup = asyncio.Event()
 
-    def push_step(self, payload: StepPayload) -> None:
-        with self._lock:
-            if self._close is not None:
-                return
-            was_idle = self._pending is None and not self._events
-            if self._pending is None:
-                self._pending = PendingSteps(payload)
-            elif self._pending.step_count >= self._max_merge_steps:
-                self._close = CloseRequest(
-                    CLOSE_TRY_AGAIN_LATER,
-                    f"client fell {self._max_merge_steps} steps behind; reconnect",
-                )
-                self._pending = None
-                self._events.clear()
-                was_idle = True
-                logger.warning(
-                    "stream client lagging, closing it: run_id=%s step=%d "
-                    "max_merge_steps=%d",
-                    self._run_id,
-                    payload.step,
-                    self._max_merge_steps,
-                )
-            else:
-                self._pending.add(payload)
-        if was_idle:
-            self._wake()
+    async def wait(self, timeout: float | None) -> None:
+        """Wait until the hub has news for this client, or `timeout` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._wakeup.wait()
+        except TimeoutError:
+            pass
 
-    def push_event(self, text: str) -> None:
-        with self._lock:
-            if self._close is not None:
-                return
-            was_idle = self._pending is None and not self._events
-            self._events.append(text)
-        if was_idle:
-            self._wake()
+    def clear_wakeup(self) -> None:
+        """Forget past news; only the event loop that runs `wait` may call it."""
+        self._wakeup.clear()
 
-    def request_close(self, code: int, reason: str) -> None:
-        with self._lock:
-            if self._close is None:
-                self._close = CloseRequest(code, reason)
-        self._wake()
-
-    async def next_messages(self) -> list[bytes | str] | CloseRequest:
-        """Wait for unsent data and take all of it, oldest first."""
-        while True:
-            with self._lock:
-                if self._close is not None:
-                    return self._close
-                pending, self._pending = self._pending, None
-                events, self._events = self._events, []
-                if pending is None and not events:
-                    self._wakeup.clear()
-            if pending is not None or events:
-                break
-            await self._wakeup.wait()
-
-        messages: list[bytes | str] = []
-        if pending is not None:
-            if pending.step_count > 1:
-                self.merged_frames += 1
-            messages.append(pending.encode(self._mask_scope))
-        messages.extend(events)
-        return messages
-
-    def _wake(self) -> None:
+    def wake(self) -> None:
         try:
             self._loop.call_soon_threadsafe(self._wakeup.set)
         except RuntimeError:
@@ -210,49 +265,308 @@ class ClientQueue:
 
 
 class StreamHub:
-    """All clients of one run."""
+    """All clients of one run. Every method is thread-safe."""
 
-    def __init__(self, run_id: str, mask_scope: str, max_merge_steps: int) -> None:
+    def __init__(
+        self, run_id: str, mask_scope: str, max_merge_steps: int, layer_count: int
+    ) -> None:
         self.run_id = run_id
         self.mask_scope = mask_scope
         self.max_merge_steps = max_merge_steps
+        self.layer_count = layer_count
         self._clients: list[ClientQueue] = []
+        self._open: Segment | None = None
+        self._published = 0  # steps published so far
         self._lock = threading.Lock()
+        self._acked = threading.Condition(self._lock)
+        self._lag = _LagLog(run_id)
+        # Cost counters, read by tests and the benchmark.
+        self.merges = 0  # array sums: one per step added, one per backlog merge
+        self.publish_seconds = 0.0  # time the training thread spent publishing
 
     @property
     def client_count(self) -> int:
         with self._lock:
             return len(self._clients)
 
-    def add_client(self, loop: asyncio.AbstractEventLoop) -> ClientQueue:
-        client = ClientQueue(loop, self.run_id, self.mask_scope, self.max_merge_steps)
+    # clients ---------------------------------------------------------------
+
+    def add_client(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        options: ClientOptions,
+        next_step: int,
+    ) -> ClientQueue:
+        """Register a client whose snapshot was taken after `next_step` steps."""
         with self._lock:
+            self._seal()  # the new client gets no step from before its snapshot
+            client = ClientQueue(loop, options, next_step)
             self._clients.append(client)
-        return client
+            return client
+
+    def restart_client(self, client: ClientQueue, next_step: int) -> None:
+        """Drop a client's backlog: it gets a fresh snapshot at `next_step`."""
+        with self._lock:
+            self._seal()
+            client.backlog = None
+            client.next_step = next_step
+            client.acked_next = max(client.acked_next, next_step)
+            client.resync_requested = False
+            self._acked.notify_all()
 
     def remove_client(self, client: ClientQueue) -> None:
         with self._lock:
             if client in self._clients:
                 self._clients.remove(client)
+            if not self._clients:
+                self._open = None  # nobody will take these steps
+            self._acked.notify_all()
 
-    def publish_step(self, record: StepRecord) -> None:
+    def handle_message(self, client: ClientQueue, message: ClientMessage) -> None:
+        """Apply a parsed client message; raise ClientMessageError if it is invalid."""
+        if isinstance(message, OptionsUpdate):
+            self._set_options(client, message)
+        elif isinstance(message, Ack):
+            self._acknowledge(client, message.step)
+        elif isinstance(message, Resync):
+            with self._lock:
+                client.resync_requested = True
+        client.wake()
+
+    def request_close(
+        self, client: ClientQueue, code: int, reason: str, flush: bool
+    ) -> None:
+        with self._lock:
+            if client.close is None:
+                client.close = CloseRequest(code, reason, flush)
+            self._acked.notify_all()
+        client.wake()
+
+    def close_all(self, code: int, reason: str) -> None:
+        """Close every client once it has sent what is pending."""
         with self._lock:
             clients = list(self._clients)
-        if not clients:
-            return
-        payload = StepPayload(record, self.mask_scope)
         for client in clients:
-            client.push_step(payload)
+            self.request_close(client, code, reason, flush=True)
+
+    # publishing --------------------------------------------------------------
+
+    def publish_step(self, record: StepRecord) -> None:
+        start = time.perf_counter()
+        payload = StepPayload(record) if self._clients else None
+        with self._lock:
+            self._published = record.step + 1
+            if payload is None or not self._clients:
+                return
+            new_segment = self._open is None
+            if self._open is None:
+                self._open = Segment.of_step(payload)
+            else:
+                self._open.add(payload)
+                self.merges += 1
+                if self._open.step_count >= self.max_merge_steps:
+                    self._seal()
+            clients = list(self._clients) if new_segment else []
+            self.publish_seconds += time.perf_counter() - start
+        for client in clients:
+            client.wake()  # each of them now has steps waiting
 
     def publish_event(self, event: dict[str, Any]) -> None:
         text = json.dumps(event, allow_nan=False, separators=(",", ":"))
         with self._lock:
             clients = list(self._clients)
+            for client in clients:
+                if client.close is None or client.close.flush:
+                    client.events.append((self._published, text))
         for client in clients:
-            client.push_event(text)
+            client.wake()
 
-    def close_all(self, code: int, reason: str) -> None:
+    # sending -----------------------------------------------------------------
+
+    def take(self, client: ClientQueue, steps_due: bool) -> Batch:
+        """Take what `client` may send now; steps only when `steps_due`.
+
+        Called by the client's sender on the event loop. An empty batch clears
+        the client's wakeup, so the next news wakes `ClientQueue.wait`.
+        """
         with self._lock:
-            clients = list(self._clients)
-        for client in clients:
-            client.request_close(code, reason)
+            close = client.close
+            if close is not None and not close.flush:
+                return Batch(close=close)
+            if client.resync_requested and close is None:
+                return Batch(resync=True)
+
+            batch = Batch(replies=client.replies)
+            client.replies = []
+            if steps_due or close is not None:
+                self._take_steps(client, batch, flush=close is not None)
+            due = [text for after, text in client.events if after <= client.next_step]
+            client.events = [e for e in client.events if e[0] > client.next_step]
+            batch.events = due
+            batch.steps_waiting = client.backlog is not None or self._open is not None
+            if close is not None and not batch.steps_waiting and not client.events:
+                batch.close = close
+            if batch.is_empty():
+                client.clear_wakeup()
+            return batch
+
+    def _take_steps(self, client: ClientQueue, batch: Batch, flush: bool) -> None:
+        backlog_end = client.backlog.end_step if client.backlog else client.next_step
+        events_need_steps = any(after > backlog_end for after, _ in client.events)
+        if client.backlog is None or events_need_steps or flush:
+            self._seal()
+        segment, client.backlog = client.backlog, None
+        if segment is not None:
+            client.next_step = segment.end_step
+            batch.segment = segment
+
+    def record_frame(self, client: ClientQueue, step_count: int, late: bool) -> None:
+        """Count one sent steps frame for the disconnect log and lag warnings."""
+        with self._lock:
+            client.frames += 1
+            client.merged_frames += step_count > 1
+            client.late_frames += late
+            self._lag.record(step_count, late)
+
+    # step-locked clients -----------------------------------------------------
+
+    def wait_for_acks(self, step: int, halt: threading.Event) -> bool:
+        """Block until every step-locked client acknowledged the steps before `step`.
+
+        Return False if `halt` was set meanwhile; `release_waiters` wakes the wait.
+        """
+        with self._acked:
+            while not halt.is_set():
+                if all(
+                    client.acked_next >= step
+                    for client in self._clients
+                    if client.options.step_locked and client.close is None
+                ):
+                    return True
+                self._acked.wait()
+            return False
+
+    def release_waiters(self) -> None:
+        with self._acked:
+            self._acked.notify_all()
+
+    # internals -----------------------------------------------------------------
+
+    def _set_options(self, client: ClientQueue, update: OptionsUpdate) -> None:
+        with self._lock:
+            old = client.options
+            new = update.apply(old)
+            client.options = new
+            if new.step_locked and not old.step_locked:
+                # Steps published so far need no acknowledgement.
+                client.acked_next = max(client.acked_next, self._published)
+            added = new.frame_layers(self.layer_count) & ~old.frame_layers(
+                self.layer_count
+            )
+            if added:
+                # The client missed these layers' deltas, so its copy is stale.
+                client.resync_requested = True
+            # Only the latest confirmation matters, so a client that sends
+            # options without reading cannot make the list grow.
+            client.replies = [
+                json.dumps(new.to_message(self.layer_count), separators=(",", ":"))
+            ]
+            self._acked.notify_all()
+
+    def _acknowledge(self, client: ClientQueue, step: int) -> None:
+        with self._lock:
+            if step >= client.next_step:
+                raise ClientMessageError(
+                    f"ack for step {step}, which was not sent; "
+                    f"last sent step is {client.next_step - 1}"
+                )
+            client.acked_next = max(client.acked_next, step + 1)
+            self._acked.notify_all()
+
+    def _seal(self) -> None:
+        """Move the open segment into every client's backlog; hold the lock."""
+        segment, self._open = self._open, None
+        if segment is None:
+            return
+        segment.sealed = True
+        merged: dict[Segment, Segment] = {}
+        for client in self._clients:
+            if client.close is not None and not client.close.flush:
+                continue
+            if client.backlog is None:
+                client.backlog = segment
+                continue
+            if client.backlog not in merged:
+                merged[client.backlog] = Segment.concatenate(client.backlog, segment)
+                self.merges += 1
+            client.backlog = merged[client.backlog]
+            if client.backlog.step_count > self.max_merge_steps:
+                self._close_lagging(client)
+
+    def _close_lagging(self, client: ClientQueue) -> None:
+        client.close = CloseRequest(
+            CLOSE_TRY_AGAIN_LATER,
+            f"client fell {self.max_merge_steps} steps behind; reconnect",
+            flush=False,
+        )
+        client.backlog = None
+        client.events.clear()
+        self._lag.record_close()
+        client.wake()
+
+
+class _LagLog:
+    """Counts frames of one run and warns about lagging clients, rate-limited."""
+
+    def __init__(self, run_id: str) -> None:
+        self._run_id = run_id
+        self._window_start = time.monotonic()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._frames = 0
+        self._merged_frames = 0
+        self._merged_steps = 0
+        self._late_frames = 0
+        self._lag_closes = 0
+
+    def record(self, step_count: int, late: bool) -> None:
+        self._frames += 1
+        if step_count > 1:
+            self._merged_frames += 1
+            self._merged_steps += step_count
+        self._late_frames += late
+        self._maybe_log()
+
+    def record_close(self) -> None:
+        self._lag_closes += 1
+        self._maybe_log()
+
+    def _maybe_log(self) -> None:
+        elapsed = time.monotonic() - self._window_start
+        if elapsed < LAG_LOG_INTERVAL:
+            return
+        if self._late_frames or self._lag_closes:
+            logger.warning(
+                "stream clients lagging: run_id=%s late_frames=%d lag_closes=%d "
+                "frames=%d merged_frames=%d merged_steps=%d seconds=%.0f",
+                self._run_id,
+                self._late_frames,
+                self._lag_closes,
+                self._frames,
+                self._merged_frames,
+                self._merged_steps,
+                elapsed,
+            )
+        else:
+            logger.debug(
+                "stream frames: run_id=%s frames=%d merged_frames=%d "
+                "merged_steps=%d seconds=%.0f",
+                self._run_id,
+                self._frames,
+                self._merged_frames,
+                self._merged_steps,
+                elapsed,
+            )
+        self._window_start = time.monotonic()
+        self._reset()
