@@ -103,7 +103,7 @@ def start_job(
     labels: np.ndarray,
     on_progress: Callable[[EvaluationJob], None],
 ) -> None:
-    """Run `job` in a daemon thread; `on_progress` sees each reported change."""
+    """Run `job` in a daemon thread and call `on_progress` at each reported change."""
 
     def report(share: float) -> None:
         if share >= 1.0 or share - job.progress >= PROGRESS_STEP:

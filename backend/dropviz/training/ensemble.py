@@ -42,7 +42,7 @@ class EvaluationCancelled(Exception):
 
 @dataclass(frozen=True)
 class Network:
-    """What the rules need of a run: weights, activation and masking scheme."""
+    """A run's weights, activation and masking scheme, as the rules use them."""
 
     params: Params
     activation: Activation
@@ -53,7 +53,7 @@ class Network:
 
 @dataclass
 class RuleScore:
-    """How one set of predicted probabilities does on labelled examples."""
+    """Accuracy, log-loss and agreement of one set of predicted probabilities."""
 
     accuracy: float
     log_loss: float
