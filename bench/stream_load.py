@@ -156,12 +156,16 @@ async def _view(url: str, count: int, window: float) -> None:
     readers = [asyncio.create_task(read(k)) for k in range(count)]
     print("CONNECTED", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    cpu_start = time.process_time()
     counting[0] = True
     await asyncio.sleep(window)
     counting[0] = False
-    print(
-        json.dumps({"frames": [c[0] for c in counts], "bytes": [c[1] for c in counts]})
-    )
+    report = {
+        "frames": [c[0] for c in counts],
+        "bytes": [c[1] for c in counts],
+        "cpu_seconds": time.process_time() - cpu_start,
+    }
+    print(json.dumps(report))
     sys.stdout.flush()
     for task in readers:
         task.cancel()
@@ -311,6 +315,9 @@ class Bench:
             )
             result["mb_per_second_per_viewer"] = (
                 statistics.mean(counts["bytes"]) / self.args.window / 1e6
+            )
+            result["viewer_process_cpu_cores"] = (
+                counts["cpu_seconds"] / self.args.window
             )
             self.wait_for_clients(0)
         return result

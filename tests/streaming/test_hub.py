@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from dropviz.streaming import frames
+from dropviz.streaming import hub as hub_module
 from dropviz.streaming.hub import (
     CLOSE_GOING_AWAY,
     CLOSE_TRY_AGAIN_LATER,
@@ -344,3 +346,23 @@ def test_unread_option_confirmations_keep_only_latest(loop) -> None:
     replies = hub.take(client, steps_due=False).replies
     assert len(replies) == 1
     assert json.loads(replies[0])["max_frames_per_second"] == 3
+
+
+def test_lag_warning_rate_limited_with_counts(
+    loop, records, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub_module, "LAG_LOG_INTERVAL", 0.0)
+    hub = _hub()
+    client = hub.add_client(loop, DEFAULTS, 0)
+    with caplog.at_level(logging.DEBUG, logger="dropviz.streaming.hub"):
+        hub.record_frame(client, step_count=1, late=False)
+        hub.record_frame(client, step_count=40, late=True)
+        monkeypatch.setattr(hub_module, "LAG_LOG_INTERVAL", 3600.0)
+        hub.record_frame(client, step_count=40, late=True)  # within the interval
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "late_frames=1" in warnings[0].getMessage()
+    assert "merged_steps=40" in warnings[0].getMessage()
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG]
+    assert len(debug) == 1  # the first window had no late frame
+    assert (client.frames, client.merged_frames, client.late_frames) == (3, 2, 2)
