@@ -87,7 +87,6 @@ class RunManager:
         with self._lock:
             self._runs.pop(run_id, None)
         run.hub.close_all(CLOSE_NORMAL, "run deleted")
-        run.hub.close()
         logger.info("run deleted: run_id=%s", run_id)
 
     def stream_count(self) -> int:
