@@ -175,7 +175,6 @@ class RunManager:
         if self.store is not None:
             self.store.delete_run(run_id)
         run.hub.close_all(CLOSE_NORMAL, "run deleted")
-        run.hub.close()
         logger.info("run deleted: run_id=%s", run_id)
 
     def stream_count(self) -> int:

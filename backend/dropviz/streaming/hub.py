@@ -2,25 +2,20 @@
 
 The training thread publishes; one sender coroutine per client drains. Training
 never waits for a client, except for clients in step-locked mode, which hold
-each next step until they acknowledge the previous frame. It waits for the
-hub's merge thread only while that is `MAX_QUEUED_STEPS` steps behind.
+each next step until they acknowledge the previous frame.
 
 Published steps accumulate in one open segment per run: every step's metrics
-and masks and the float32 sum of the deltas. The training thread only queues
-each step; a merge thread of the hub does the sums, so they run on another core
-(taking steps merges the queue first, so nothing is sent out of order). A
-client that takes steps seals the open segment, and the sealed segment is
-appended to every client's backlog. A backlog that already holds steps becomes
-a new segment with the sum of both, computed once per distinct backlog and
-shared by every client that had it. So a published step costs one array sum
-whatever the number of clients, and a seal costs one sum per distinct backlog.
-Sealed segments never change, so each is encoded at most once per (delta dtype,
-delta layers) pair.
+and masks and the float32 sum of the deltas. A client that takes steps seals
+the open segment, and the sealed segment is appended to every client's
+backlog. A backlog that already holds steps becomes a new segment with the sum
+of both, computed once per distinct backlog and shared by every client that
+had it. So a published step costs one array sum whatever the number of
+clients, and a seal costs one sum per distinct backlog. Sealed segments never
+change, so each is encoded at most once per (delta dtype, delta layers) pair.
 
-Memory per run: up to `MAX_QUEUED_STEPS` queued steps' deltas, the open
-segment and one segment per distinct backlog. Each segment holds one
-weight-sized sum, 16 bytes of metrics plus the packed masks per step, and,
-once sent, its encoded frame for each option set in use. A client
+Memory per run: the open segment plus one segment per distinct backlog. Each
+holds one weight-sized sum, 16 bytes of metrics plus the packed masks per
+step, and, once sent, its encoded frame for each option set in use. A client
 whose backlog passes `max_merge_steps` steps is closed with code 1013 and
 reconnects for a fresh snapshot.
 """
@@ -28,7 +23,6 @@ reconnects for a fresh snapshot.
 from __future__ import annotations
 
 import asyncio
-import collections
 import json
 import logging
 import threading
@@ -62,10 +56,6 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TRY_AGAIN_LATER = 1013
 LAG_LOG_INTERVAL = 30.0  # seconds between two lag warnings of one run
-# The training thread waits once the merge thread is this many steps behind,
-# which bounds the deltas held in the queue to this many steps' worth.
-MAX_QUEUED_STEPS = 4
-MERGER_WAIT_SECONDS = 0.1  # how often a waiting training thread rechecks
 
 
 class StepPayload:
@@ -289,13 +279,6 @@ class StreamHub:
         self._published = 0  # steps published so far
         self._lock = threading.Lock()
         self._acked = threading.Condition(self._lock)
-        # Published steps wait here until the merge thread adds them to the
-        # open segment; the inbox has a lock of its own, so the training thread
-        # can queue a step while a merge holds the hub lock.
-        self._inbox: collections.deque[StepPayload] = collections.deque()
-        self._inbox_changed = threading.Condition(threading.Lock())
-        self._merger: threading.Thread | None = None
-        self._closed = False
         self._lag = _LagLog(run_id)
         # Cost counters, read by tests and the benchmark.
         self.merges = 0  # array sums: one per step added, one per backlog merge
@@ -316,9 +299,7 @@ class StreamHub:
     ) -> ClientQueue:
         """Register a client whose snapshot was taken after `next_step` steps."""
         with self._lock:
-            # The new client gets no step from before its snapshot.
-            self._merge_queued()
-            self._seal()
+            self._seal()  # the new client gets no step from before its snapshot
             client = ClientQueue(loop, options, next_step)
             self._clients.append(client)
             return client
@@ -326,7 +307,6 @@ class StreamHub:
     def restart_client(self, client: ClientQueue, next_step: int) -> None:
         """Drop a client's backlog: it gets a fresh snapshot at `next_step`."""
         with self._lock:
-            self._merge_queued()
             self._seal()
             client.backlog = None
             client.next_step = next_step
@@ -340,9 +320,6 @@ class StreamHub:
                 self._clients.remove(client)
             if not self._clients:
                 self._open = None  # nobody will take these steps
-                with self._inbox_changed:
-                    self._inbox.clear()
-                    self._inbox_changed.notify_all()
             self._acked.notify_all()
 
     def handle_message(self, client: ClientQueue, message: ClientMessage) -> None:
@@ -375,29 +352,24 @@ class StreamHub:
     # publishing --------------------------------------------------------------
 
     def publish_step(self, record: StepRecord) -> None:
-        """Queue one step for the merge thread; called by the training thread.
-
-        Returns at once unless the merge thread is `MAX_QUEUED_STEPS` behind.
-        """
         start = time.perf_counter()
-        if not self._clients:
+        payload = StepPayload(record) if self._clients else None
+        with self._lock:
             self._published = record.step + 1
-            return
-        payload = StepPayload(record)
-        self._start_merger()
-        with self._inbox_changed:
-            while len(self._inbox) >= MAX_QUEUED_STEPS and not self._closed:
-                self._inbox_changed.wait(MERGER_WAIT_SECONDS)
-            self._inbox.append(payload)
-            self._published = record.step + 1
-            self._inbox_changed.notify_all()
-        self.publish_seconds += time.perf_counter() - start
-
-    def close(self) -> None:
-        """Stop the merge thread; for a run that is deleted."""
-        with self._inbox_changed:
-            self._closed = True
-            self._inbox_changed.notify_all()
+            if payload is None or not self._clients:
+                return
+            new_segment = self._open is None
+            if self._open is None:
+                self._open = Segment.of_step(payload)
+            else:
+                self._open.add(payload)
+                self.merges += 1
+                if self._open.step_count >= self.max_merge_steps:
+                    self._seal()
+            clients = list(self._clients) if new_segment else []
+            self.publish_seconds += time.perf_counter() - start
+        for client in clients:
+            client.wake()  # each of them now has steps waiting
 
     def publish_event(self, event: dict[str, Any]) -> None:
         text = json.dumps(event, allow_nan=False, separators=(",", ":"))
@@ -418,7 +390,6 @@ class StreamHub:
         the client's wakeup, so the next news wakes `ClientQueue.wait`.
         """
         with self._lock:
-            self._merge_queued()
             close = client.close
             if close is not None and not close.flush:
                 return Batch(close=close)
@@ -480,52 +451,6 @@ class StreamHub:
             self._acked.notify_all()
 
     # internals -----------------------------------------------------------------
-
-    def _start_merger(self) -> None:
-        if self._merger is None and not self._closed:
-            with self._inbox_changed:
-                if self._merger is None:
-                    self._merger = threading.Thread(
-                        target=self._merge_loop,
-                        name=f"merge-{self.run_id}",
-                        daemon=True,
-                    )
-                    self._merger.start()
-
-    def _merge_loop(self) -> None:
-        """Add queued steps to the open segment, on a thread of its own.
-
-        numpy releases the GIL while it adds arrays this large, so on a
-        machine with two cores the sums no longer slow the training thread.
-        """
-        while True:
-            with self._inbox_changed:
-                while not self._inbox and not self._closed:
-                    self._inbox_changed.wait()
-                if self._closed:
-                    return
-            with self._lock:
-                self._merge_queued()
-
-    def _merge_queued(self) -> None:
-        """Add every queued step to the open segment; hold the hub lock."""
-        while True:
-            with self._inbox_changed:
-                if not self._inbox:
-                    return
-                payload = self._inbox.popleft()
-                self._inbox_changed.notify_all()
-            if not self._clients:
-                continue
-            if self._open is None:
-                self._open = Segment.of_step(payload)
-                for client in self._clients:
-                    client.wake()  # each of them now has steps waiting
-            else:
-                self._open.add(payload)
-                self.merges += 1
-                if self._open.step_count >= self.max_merge_steps:
-                    self._seal()
 
     def _set_options(self, client: ClientQueue, update: OptionsUpdate) -> None:
         with self._lock:
