@@ -43,9 +43,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(log_path: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
-    """Start `python -m dropviz serve` on a free port and wait for /api/health."""
-    port = free_port()
+def start_server(
+    log_path: Path, extra_env: dict[str, str] | None = None, port: int | None = None
+) -> LiveServer:
+    """Start `python -m dropviz serve` and wait for /api/health.
+
+    The server listens on `port`, or on a free port when it is None; a test
+    that restarts a server passes the old server's port.
+    """
+    port = free_port() if port is None else port
     # Never the user's own state folder: a fresh one beside the log by default.
     env = {
         **os.environ,

@@ -37,11 +37,12 @@ export function describeDetail(detail, nameField = () => null) {
   });
 }
 
-async function request(method, path, body = undefined) {
+/** Sends a request; `body` is sent as JSON unless `contentType` is given, then as it is. */
+async function request(method, path, body = undefined, contentType = null) {
   const options = { method, headers: { Accept: "application/json" } };
   if (body !== undefined) {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
+    options.headers["Content-Type"] = contentType ?? "application/json";
+    options.body = contentType === null ? JSON.stringify(body) : body;
   }
 
   let response;
@@ -78,7 +79,35 @@ export const updateRun = (runId, changes) =>
   request("PATCH", `/api/runs/${encodeURIComponent(runId)}`, changes);
 export const deleteRun = (runId) => request("DELETE", `/api/runs/${encodeURIComponent(runId)}`);
 
+/** Uploads a CSV file (a File or Blob) as a data set and returns its catalogue entry, whose `name` a run can use. */
+export function uploadCsv(file, labelColumn, name) {
+  const query = new URLSearchParams({ label_column: labelColumn, name });
+  return request("POST", `/api/datasets/csv?${query}`, file, "text/csv");
+}
+
 /** Sends a control action ("start", "pause", "step" or "stop") and returns the updated Run. */
 export function controlRun(runId, action) {
   return request("POST", `/api/runs/${encodeURIComponent(runId)}/${action}`);
 }
+
+/** Returns one recorded step: masks as [layer][row][unit] booleans, and with `weights` the weights right after it. */
+export function getStep(runId, step, { weights = false } = {}) {
+  const query = weights ? "?weights=true" : "";
+  return request("GET", `/api/runs/${encodeURIComponent(runId)}/steps/${step}${query}`);
+}
+
+/** Returns up to `count` recorded steps from `first` on, with bit-packed masks (StepRangeOut). */
+export function getStepRange(runId, first, count) {
+  return request("GET", `/api/runs/${encodeURIComponent(runId)}/steps?first=${first}&count=${count}`);
+}
+
+/** Recreates a run from an archive of GET /api/runs/{id}/export and returns the new Run. */
+export function importRun(archive) {
+  return request("POST", "/api/runs/import", archive, "application/zip");
+}
+
+/** Address of the run's zip archive; the browser sends the token cookie with a download from it. */
+export const exportUrl = (runId) => `/api/runs/${encodeURIComponent(runId)}/export`;
+
+/** Address of the run's current weights as .npz. */
+export const weightsUrl = (runId) => `/api/runs/${encodeURIComponent(runId)}/weights`;

@@ -1,22 +1,24 @@
 // The run form. It is filled from the API, shows only the fields that apply
-// to the chosen variant, optimizer and schedule, and reads into a run config.
+// to the chosen data set kind, variant, optimizer and schedule, and reads into
+// a run config.
 // It also shows errors next to the fields and enables the buttons that the
 // run's status allows.
 
 import { describeDetail } from "./api.js";
 
-const INTEGER_FIELDS = new Set(["n_samples", "batch_size", "epochs", "seed", "lr_step_epochs"]);
+const INTEGER_FIELDS = new Set(["n_samples", "n_train", "batch_size", "epochs", "seed", "lr_step_epochs"]);
 const NUMBER_FIELDS = new Set([
   "noise", "test_fraction", "input_drop_rate", "hidden_drop_rate", "learning_rate",
   "momentum", "adam_beta1", "adam_beta2", "adam_epsilon", "weight_decay", "lr_step_factor",
 ]);
-const OPTIONAL_NUMBER_FIELDS = new Set(["max_norm"]); // an empty field sends null
+const OPTIONAL_NUMBER_FIELDS = new Set(["max_norm", "n_train"]); // an empty field sends null
 
 // Buttons each run status enables; a missing status (no run yet) enables none.
 const ENABLED_ACTIONS = {
   created: ["start", "step", "stop"],
   running: ["pause", "stop"],
   paused: ["start", "step", "stop"],
+  interrupted: ["start", "step", "stop"], // was training when the server stopped; resumes like paused
   finished: [],
   stopped: [],
   diverged: [],
@@ -100,13 +102,54 @@ export class RunForm {
     this.updateApplicableFields();
   }
 
+  /**
+   * Lists the data sets from GET /api/datasets. An unavailable one is shown
+   * disabled, and its hint, which explains how to make it available, is listed
+   * under the select. The selection is kept when it is still available.
+   */
   setDatasets(datasets) {
     const select = this.form.elements.namedItem("dataset");
+    const selected = select.value;
     select.replaceChildren();
+    this.datasets.clear();
     for (const dataset of datasets) {
       this.datasets.set(dataset.name, dataset);
-      select.append(new Option(dataset.name, dataset.name));
+      const available = dataset.available !== false;
+      const option = new Option(available ? dataset.name : `${dataset.name} (unavailable)`, dataset.name);
+      option.disabled = !available;
+      if (!available && dataset.hint) option.title = dataset.hint;
+      select.append(option);
     }
+    if (this.datasets.get(selected)?.available !== false && this.datasets.has(selected)) select.value = selected;
+    this.showUnavailable(datasets.filter((dataset) => dataset.available === false));
+    this.updateDatasetFields();
+  }
+
+  showUnavailable(datasets) {
+    const box = this.form.querySelector("#dataset-unavailable");
+    if (box === null) return;
+    box.hidden = datasets.length === 0;
+    if (datasets.length === 0) {
+      box.replaceChildren();
+      return;
+    }
+    const details = document.createElement("details");
+    const summary = document.createElement("summary");
+    summary.textContent = `Unavailable: ${datasets.map(({ name }) => name).join(", ")}`;
+    details.append(summary);
+    for (const { name, hint } of datasets) {
+      const paragraph = document.createElement("p");
+      const label = document.createElement("strong");
+      label.textContent = `${name}: `;
+      paragraph.append(label, hint ?? "its files are missing.");
+      details.append(paragraph);
+    }
+    box.replaceChildren(details);
+  }
+
+  /** Selects data set `name`, as after an upload. */
+  selectDataset(name) {
+    this.form.elements.namedItem("dataset").value = name;
     this.updateDatasetFields();
   }
 
@@ -147,10 +190,19 @@ export class RunForm {
     return value === "" ? null : Number(value);
   }
 
+  /**
+   * Shows the fields that apply to the data set's `kind`: samples and noise
+   * for generated sets, the training-set size for IDX sets, and the test
+   * fraction for all but IDX sets, whose test split is a file of its own.
+   */
   updateDatasetFields() {
     const dataset = this.datasets.get(this.form.elements.namedItem("dataset").value);
-    const twoD = dataset !== undefined && dataset.input_shape === null;
-    for (const element of this.form.querySelectorAll(".two-d-only")) element.hidden = !twoD;
+    // a server without `kind` predates IDX and CSV sets: a set without an image shape is generated
+    const kind = dataset?.kind ?? (dataset?.input_shape === null ? "generated" : "bundled");
+    for (const element of this.form.querySelectorAll("[data-dataset-kinds]")) {
+      const hidden = !element.dataset.datasetKinds.split(" ").includes(kind);
+      if (element.hidden !== hidden) element.hidden = hidden;
+    }
     this.descriptionElement.textContent = dataset === undefined
       ? ""
       : `${dataset.description} (${dataset.n_features} features, ${dataset.n_classes} classes)`;
@@ -297,7 +349,7 @@ export class RunForm {
       if (button.disabled !== disabled) button.disabled = disabled;
     }
     const startButton = this.form.querySelector('button[data-action="start"]');
-    const startLabel = status === "paused" ? "Resume" : "Start";
+    const startLabel = status === "paused" || status === "interrupted" ? "Resume" : "Start";
     if (startButton.textContent !== startLabel) startButton.textContent = startLabel;
     const newButton = this.form.querySelector('button[type="submit"]');
     if (newButton.disabled !== busy) newButton.disabled = busy;

@@ -6,20 +6,34 @@
 // that drew them, they skip frames until about twice that frame's duration has
 // passed, less one 60 Hz frame. Where drawing is slow, about half of the main
 // thread then stays free for decoding messages, so drawing does not starve them.
+// At most one expensive view draws per animation frame. A view may also set
+// `minIntervalMs`, the least time between two of its draws, and `budget`, the
+// share of the main thread its draws may take.
+//
+// The cost is measured from one animation frame to the next, so time in which
+// the tab was hidden, and animation frames paused, must not count: the
+// measurement is dropped when the page is hidden, and a gap above
+// MAX_MEASURED_GAP_MS is never taken as drawing time.
 
 const FRAME_MS = 1000 / 60;
 const COST_SMOOTHING = 0.3; // weight of the newest frame in the cost average
+const MAX_MEASURED_GAP_MS = 1000;
 
 export class RenderLoop {
   /**
    * `renderers` maps a dirty name from state.js to a function that redraws
-   * that part of the page from the store, or to { render, expensive: true }.
+   * that part of the page from the store, or to { render, expensive,
+   * minIntervalMs, budget } (see intervalWaitMs).
    */
   constructor(store, renderers) {
     this.store = store;
     this.renderers = Object.entries(renderers).map(([name, renderer]) =>
-      typeof renderer === "function" ? { name, render: renderer, expensive: false } : { name, ...renderer },
+      typeof renderer === "function"
+        ? { name, render: renderer, expensive: false, minIntervalMs: 0, budget: 0 }
+        : { name, minIntervalMs: 0, budget: 0, ...renderer },
     );
+    this.lastDrawn = new Map(); // view name → rAF time of its last draw
+    this.costs = new Map(); // view name → duration of its last draw in ms, JavaScript only
     this.pending = new Set();
     this.frameRequested = false;
     this.retryTimer = null;
@@ -28,6 +42,11 @@ export class RenderLoop {
     this.expensiveFrameMs = FRAME_MS; // smoothed duration of such a frame, rasterization included
     this.drawFrame = this.drawFrame.bind(this);
     store.subscribe(() => this.requestFrame());
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden) return;
+      this.measureNextFrame = false;
+      this.expensiveFrameStart = null;
+    }, { passive: true });
   }
 
   requestFrame() {
@@ -41,24 +60,29 @@ export class RenderLoop {
     if (this.measureNextFrame) {
       // the gap between two animation frames includes rasterizing the canvases
       const duration = timestamp - this.expensiveFrameStart;
-      this.expensiveFrameMs += COST_SMOOTHING * (duration - this.expensiveFrameMs);
+      if (duration <= MAX_MEASURED_GAP_MS) this.expensiveFrameMs += COST_SMOOTHING * (duration - this.expensiveFrameMs);
       this.measureNextFrame = false;
     }
     for (const name of this.store.takeDirty()) this.pending.add(name);
 
-    const waitMs = this.expensiveWaitMs(timestamp);
-    let drewExpensive = false;
-    for (const { name, render, expensive } of this.renderers) {
-      if (!this.pending.has(name) || (expensive && waitMs > 0)) continue;
-      this.pending.delete(name);
-      drewExpensive ||= expensive;
-      // one failing renderer must not stop the others or the loop
-      try {
-        render();
-      } catch (error) {
-        console.error(`dropviz: drawing ${name} failed`, error);
+    // cheap views draw whenever they are dirty; of the expensive ones, only the
+    // one drawn least recently, so no animation frame runs two of them
+    const expensiveWaitMs = this.expensiveWaitMs(timestamp);
+    let waitMs = Infinity; // until the earliest view that is pending but must wait may draw
+    let expensiveChoice = null;
+    for (const renderer of this.renderers) {
+      if (!this.pending.has(renderer.name)) continue;
+      const viewWaitMs = Math.max(renderer.expensive ? expensiveWaitMs : 0, this.intervalWaitMs(renderer, timestamp));
+      if (viewWaitMs > 0) {
+        waitMs = Math.min(waitMs, viewWaitMs);
+      } else if (!renderer.expensive) {
+        this.draw(renderer, timestamp);
+      } else if (expensiveChoice === null || this.lastDrawnAt(renderer) < this.lastDrawnAt(expensiveChoice)) {
+        expensiveChoice = renderer;
       }
     }
+    const drewExpensive = expensiveChoice !== null;
+    if (drewExpensive) this.draw(expensiveChoice, timestamp);
 
     if (drewExpensive) {
       this.expensiveFrameStart = timestamp;
@@ -68,8 +92,36 @@ export class RenderLoop {
       this.retryTimer = setTimeout(() => {
         this.retryTimer = null;
         this.requestFrame();
-      }, waitMs);
+      }, Number.isFinite(waitMs) ? waitMs : 0);
     }
+  }
+
+  lastDrawnAt({ name }) {
+    return this.lastDrawn.get(name) ?? -Infinity;
+  }
+
+  /**
+   * Milliseconds until `renderer` may draw again under its `minIntervalMs` and
+   * its `budget`, the share of time its draws may take (the last draw's
+   * duration ÷ budget must pass after it).
+   */
+  intervalWaitMs(renderer, timestamp) {
+    const costMs = this.costs.get(renderer.name) ?? 0;
+    const intervalMs = Math.max(renderer.minIntervalMs, renderer.budget > 0 ? costMs / renderer.budget : 0);
+    return this.lastDrawnAt(renderer) + intervalMs - timestamp;
+  }
+
+  draw(renderer, timestamp) {
+    this.pending.delete(renderer.name);
+    this.lastDrawn.set(renderer.name, timestamp);
+    const start = performance.now();
+    // one failing renderer must not stop the others or the loop
+    try {
+      renderer.render();
+    } catch (error) {
+      console.error(`dropviz: drawing ${renderer.name} failed`, error);
+    }
+    this.costs.set(renderer.name, performance.now() - start);
   }
 
   /** Milliseconds until expensive views may draw again; 0 when they may draw now. */

@@ -3,24 +3,91 @@
 
 import * as api from "./api.js";
 import { FormError, RunForm } from "./controls.js";
+import { CsvUpload } from "./csvUpload.js";
+import { describeUnit, describeWeight } from "./lessons/explain.js";
+import { LessonState } from "./lessons/lessonState.js";
 import { RenderLoop } from "./loop.js";
 import { drawEpochChart, drawStepLossChart } from "./render/charts.js";
 import { CountersView } from "./render/counters.js";
 import { HeatmapView } from "./render/heatmap.js";
 import { NetworkView, networkNote } from "./render/network.js";
+import { PinnedView } from "./render/pinnedView.js";
 import { RunNotesView } from "./render/runNotes.js";
+import { SubnetworkMeterView } from "./render/subnetworkMeterView.js";
+import { Tooltip } from "./render/tooltip.js";
+import { TrainingCountsView } from "./render/trainingCountsView.js";
 import { RunStream } from "./socket.js";
 import { Dirty, Store, TERMINAL_STATUSES } from "./state.js";
+import { ClassroomMode } from "./classroom.js";
+import { ReplayController } from "./replay/replayController.js";
+import { ShareState } from "./share.js";
+import { RunTransfer } from "./transfer.js";
 
 const store = new Store();
+const lessons = new LessonState(store);
 const form = new RunForm(
   document.getElementById("run-form"),
   document.getElementById("form-errors"),
   document.getElementById("dataset-description"),
 );
 const counters = new CountersView(document.querySelector(".counters"), document.getElementById("connection"));
-const network = new NetworkView(document.getElementById("network"));
-const heatmaps = new HeatmapView(document.getElementById("heatmaps"));
+const tooltip = new Tooltip();
+let hovered = null; // { target, clientX, clientY } while the pointer is over a unit, link or cell
+
+/** Describes a hovered unit, weight or summary block from the store and the lessons. */
+function describeTarget(target) {
+  if (target.kind === "unit") return describeUnit(store, lessons, target.layer, target.unit);
+  if (target.kind === "block") return network.summary.describeBlock(target, store.layerSizes.length);
+  return describeWeight(store, lessons, target.layer, target.source, target.destination);
+}
+
+function targetKey(target) {
+  if (target.kind === "unit") return `unit:${target.layer}:${target.unit}`;
+  if (target.kind === "block") return `block:${target.layer}:${target.sourceBlock}:${target.destinationBlock}`;
+  return `weight:${target.layer}:${target.source}:${target.destination}`;
+}
+
+function showTooltip() {
+  if (hovered === null || store.layerSizes === null) return;
+  tooltip.show(describeTarget(hovered.target), hovered.clientX, hovered.clientY, targetKey(hovered.target));
+}
+
+const hoverCallbacks = {
+  onHover(target, event) {
+    hovered = { target: { kind: "weight", ...target }, clientX: event.clientX, clientY: event.clientY };
+    showTooltip();
+  },
+  onLeave() {
+    hovered = null;
+    tooltip.hide();
+  },
+  onPin({ layer, source, destination }) {
+    lessons.pin(layer, source, destination);
+  },
+};
+const network = new NetworkView(document.getElementById("network"), hoverCallbacks);
+const heatmaps = new HeatmapView(document.getElementById("heatmaps"), hoverCallbacks);
+const pinnedView = new PinnedView(document.getElementById("pinned"), document.getElementById("pinned-empty"), {
+  onUnpin: (key) => lessons.unpin(key),
+});
+const countsView = new TrainingCountsView(
+  {
+    summary: document.getElementById("counts-summary"),
+    lesson: document.getElementById("counts-lesson"),
+    units: document.getElementById("counts-units"),
+    weights: document.getElementById("counts-weights"),
+  },
+  hoverCallbacks,
+);
+const meterView = new SubnetworkMeterView({
+  steps: document.getElementById("meter-steps"),
+  distinct: document.getElementById("meter-distinct"),
+  repeats: document.getElementById("meter-repeats"),
+  expected: document.getElementById("meter-expected"),
+  possible: document.getElementById("meter-possible"),
+  verdict: document.getElementById("meter-verdict"),
+  method: document.getElementById("meter-method"),
+});
 const runNotes = new RunNotesView({
   trainingSummary: document.getElementById("training-summary"),
   updateNote: document.getElementById("heatmap-update-note"),
@@ -37,22 +104,31 @@ const networkNotes = {
 };
 const stream = new RunStream(store, { onRunEvent: handleRunEvent });
 let busy = false;
+const replay = new ReplayController(store, document.getElementById("replay"), document.getElementById("replay-heatmap-note"), {
+  onChange: () => store.markDirty(Dirty.NETWORK, Dirty.HEATMAP),
+});
+const share = new ShareState(document.getElementById("run-form"), {
+  getRunId: () => store.run?.id ?? null,
+  getClassroom: () => classroom.enabled,
+});
 
 function setText(element, text) {
   if (element.textContent !== text) element.textContent = text;
 }
 
 function renderNetwork() {
-  network.render(store);
-  const lastFrame = store.lastFrame;
-  let stepNote = `(step ${lastFrame?.step})`;
+  // while a step is replayed, the views draw it instead of the live store
+  const source = replay.source ?? store;
+  network.render(source, lessons.pinned.weights);
+  const lastFrame = source.lastFrame;
+  let stepNote = source === store ? `(step ${lastFrame?.step})` : `(replay: step ${lastFrame.step}, not the latest)`;
   if (lastFrame === null) {
     stepNote = store.nextStep > 0 ? `(no mask received since connecting at step ${store.nextStep})` : "(no step yet)";
   }
   setText(networkNotes.step, stepNote);
   const scales = network.rmsWeights.map((rms, layer) => `W[${layer}] ${rms.toPrecision(2)}`);
   setText(networkNotes.scale, scales.length > 0 ? `RMS of w: ${scales.join(", ")}` : "");
-  setText(networkNotes.mask, networkNote(store, network));
+  setText(networkNotes.mask, networkNote(source, network));
 }
 
 function renderEpochCharts() {
@@ -67,11 +143,26 @@ new RenderLoop(store, {
     counters.render(store);
     runNotes.render(store);
   },
-  [Dirty.CONTROLS]: () => form.updateButtons(store.run?.status ?? null, busy),
+  [Dirty.CONTROLS]: () => form.updateButtons(store.runMissing ? null : (store.run?.status ?? null), busy),
   [Dirty.NETWORK]: { render: renderNetwork, expensive: true },
-  [Dirty.HEATMAP]: { render: () => heatmaps.render(store), expensive: true },
+  [Dirty.HEATMAP]: {
+    render: () => heatmaps.render(replay.source ?? store, replay.source ? replay.heatmapHistory : lessons.history),
+    expensive: true,
+  },
   [Dirty.STEP_CHART]: () => drawStepLossChart(charts.stepLoss, store),
   [Dirty.EPOCH_CHARTS]: renderEpochCharts,
+  // counts and repeats change little from one frame to the next, so they redraw a few times a second
+  [Dirty.SUBNETWORK_METER]: { render: () => meterView.render(store, lessons), minIntervalMs: 250 },
+  [Dirty.TRAINING_COUNTS]: {
+    render: () => {
+      countsView.render(store, lessons);
+      showTooltip(); // the hovered unit's or weight's numbers change as steps arrive
+    },
+    expensive: true,
+    minIntervalMs: 400,
+    budget: 0.1, // a large network's counts take tens of ms to summarize
+  },
+  [Dirty.PINNED]: { render: () => pinnedView.render(store, lessons), expensive: true, minIntervalMs: 100 },
 });
 
 function setBusy(value) {
@@ -95,10 +186,18 @@ async function loadMetrics(runId) {
   }
 }
 
+/** Marks the shown run as gone when `error` is the server's 404 for it; returns whether it was. */
+function noteMissingRun(runId, error) {
+  if (error.status !== 404 || store.run?.id !== runId) return false;
+  store.markRunMissing();
+  return true;
+}
+
 async function refreshRun(runId) {
   try {
     applyRun(await api.getRun(runId));
   } catch (error) {
+    if (noteMissingRun(runId, error)) return;
     console.error(`dropviz: refreshing run ${runId} failed: ${error.message}`);
   }
 }
@@ -116,7 +215,7 @@ function openRun(run) {
   store.clearRun();
   store.setRun(run);
   form.setSpeed(run.max_steps_per_second ?? null);
-  history.replaceState(null, "", `#run=${encodeURIComponent(run.id)}`);
+  share.update();
   stream.connect(run.id);
   loadMetrics(run.id);
 }
@@ -153,6 +252,13 @@ async function controlRun(action) {
     applyRun(await api.controlRun(runId, action));
     form.clearErrors();
   } catch (error) {
+    if (noteMissingRun(runId, error)) {
+      form.showErrors(`The ${action} request for run ${runId} failed.`, [
+        "The server has no run with this id: it forgets runs when it restarts. Create a new run.",
+      ]);
+      stream.close();
+      return;
+    }
     form.showApiError(`The ${action} request for run ${runId} failed.`, error);
     refreshRun(runId);
   } finally {
@@ -175,18 +281,28 @@ async function initialize() {
     const [defaults, datasets] = await Promise.all([api.getDefaults(), api.getDatasets()]);
     form.setDatasets(datasets);
     form.setConfig(defaults);
+    share.applyToForm(form); // a shared link's config, over the defaults
   } catch (error) {
     form.showErrors("Loading the defaults from the server failed.", [error.message, "Reload the page to try again."]);
   }
 
-  const runId = new URLSearchParams(location.hash.slice(1)).get("run");
+  const runId = share.initialRunId;
   if (runId) {
     try {
-      openRun(await api.getRun(runId));
+      const run = await api.getRun(runId);
+      if (!share.hasConfig) form.setConfig(run.config); // a link with only run=<id>
+      openRun(run);
     } catch (error) {
-      form.showApiError(`Opening run ${runId} from the address failed.`, error);
+      if (error.status === 404) {
+        form.showErrors(`Opening run ${runId} from the address failed.`, [
+          "The server has no run with this id: it forgets runs when it restarts. Create a new run.",
+        ]);
+      } else {
+        form.showApiError(`Opening run ${runId} from the address failed.`, error);
+      }
     }
   }
+  share.update(); // the address now names only what the page shows
 }
 
 document.getElementById("run-form").addEventListener("submit", createRun);
@@ -195,10 +311,39 @@ for (const button of document.querySelectorAll("button[data-action]")) {
 }
 document.getElementById("field-speed").addEventListener("change", changeSpeed, { passive: true });
 
+const heatmapMode = document.getElementById("heatmap-mode");
+const heatmapScale = document.getElementById("heatmap-scale");
+function changeHeatmapMode() {
+  heatmaps.setMode(heatmapMode.value, heatmapScale.value);
+  store.markDirty(Dirty.HEATMAP);
+}
+heatmapMode.addEventListener("change", changeHeatmapMode, { passive: true });
+heatmapScale.addEventListener("change", changeHeatmapMode, { passive: true });
+changeHeatmapMode();
+
+const networkLinks = document.getElementById("network-links");
+networkLinks.addEventListener("change", () => {
+  network.setLinkMode(networkLinks.value);
+  store.markDirty(Dirty.NETWORK);
+}, { passive: true });
+
+new CsvUpload(document.getElementById("csv-upload"), {
+  async onUploaded(dataset) {
+    try {
+      form.setDatasets(await api.getDatasets());
+      form.selectDataset(dataset.name);
+    } catch (error) {
+      form.showErrors("Reloading the data sets failed.", [error.message]);
+    }
+  },
+});
+
 // redraw a view when its box changes size, and everything when the pixel ratio changes
 const resizeTargets = [
   [document.getElementById("network"), [Dirty.NETWORK]],
   [document.getElementById("heatmaps"), [Dirty.HEATMAP]],
+  [document.getElementById("pinned"), [Dirty.PINNED]],
+  [document.getElementById("counts-units"), [Dirty.TRAINING_COUNTS]],
   [document.querySelector(".charts-panel"), [Dirty.STEP_CHART, Dirty.EPOCH_CHARTS]],
 ];
 const resizeObserver = new ResizeObserver((entries) => {
@@ -218,7 +363,30 @@ function watchPixelRatio() {
 }
 watchPixelRatio();
 
-// Exposed for debugging in the browser console; the browser test also reads the weights here.
-window.dropviz = { store, stream };
+const toolsStatus = document.getElementById("tools-status");
+const classroom = new ClassroomMode(
+  document.getElementById("run-form"),
+  document.getElementById("classroom-toggle"),
+  document.getElementById("classroom-bar"),
+  { onChange: () => share.update() },
+);
+if (share.initialClassroom) classroom.set(true);
+document.getElementById("copy-link").addEventListener("click", async () => {
+  setText(toolsStatus, await share.copyLink());
+}, { passive: true });
+const transfer = new RunTransfer(
+  {
+    archive: document.getElementById("download-archive"),
+    weights: document.getElementById("download-weights"),
+    file: document.getElementById("import-file"),
+    status: toolsStatus,
+  },
+  { onImported: openRun },
+);
+store.subscribe(() => transfer.setRun(store.run?.id ?? null));
+
+// Exposed for debugging in the browser console; the browser tests also read
+// the weights and the replayed step's weights here.
+window.dropviz = { store, stream, lessons, replay, share };
 
 initialize();

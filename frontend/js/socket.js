@@ -126,7 +126,8 @@ export class RunStream {
       return;
     }
     if (event.code === CLOSE_RUN_UNKNOWN) {
-      this.store.setConnection("closed", `run ${this.runId} not found`);
+      this.store.setConnection("closed", `run ${this.runId} not found on the server`);
+      this.store.markRunMissing();
       return;
     }
     if (event.code === CLOSE_CLIENT_TOO_FAR_BEHIND) {

@@ -10,6 +10,9 @@ export const Dirty = Object.freeze({
   HEATMAP: "heatmap",
   STEP_CHART: "stepChart",
   EPOCH_CHARTS: "epochCharts",
+  TRAINING_COUNTS: "trainingCounts",
+  SUBNETWORK_METER: "subnetworkMeter",
+  PINNED: "pinned",
 });
 
 export const TERMINAL_STATUSES = new Set(["finished", "stopped", "diverged"]);
@@ -39,6 +42,7 @@ class StepSeries {
 export class Store {
   constructor() {
     this.listeners = [];
+    this.frameListeners = [];
     this.dirty = new Set();
     this.connection = { state: "idle", message: "" };
     this.clearRun();
@@ -47,6 +51,16 @@ export class Store {
   /** Registers `listener`, called after every change with no arguments. */
   subscribe(listener) {
     this.listeners.push(listener);
+  }
+
+  /**
+   * Registers `listener` for the stream itself: `onSnapshot(snapshot)` after a
+   * snapshot replaced the weights, `onSteps(frame)` after a steps frame was
+   * applied and `onClear()` when the run is forgotten. Listeners keep their
+   * own state and must not change the store's.
+   */
+  addFrameListener(listener) {
+    this.frameListeners.push(listener);
   }
 
   markDirty(...names) {
@@ -64,6 +78,7 @@ export class Store {
   /** Forgets the current run and everything streamed for it. */
   clearRun() {
     this.run = null;
+    this.runMissing = false; // the server answered 404 for the run, as after a restart
     this.layerSizes = null;
     this.inputShape = null;
     this.weights = null; // per weight layer, (n_l, n_{l+1}) row-major
@@ -73,6 +88,7 @@ export class Store {
     this.losses = new StepSeries();
     this.batchAccuracies = new StepSeries();
     this.epochRecords = [];
+    for (const listener of this.frameListeners) listener.onClear();
     this.markDirty(...Object.values(Dirty));
   }
 
@@ -87,6 +103,13 @@ export class Store {
     this.layerSizes = this.layerSizes ?? run.layer_sizes;
     this.inputShape = run.input_shape ?? null;
     this.markDirty(Dirty.COUNTERS, Dirty.CONTROLS, Dirty.NETWORK);
+  }
+
+  /** Records that the server no longer knows the run, so nothing can control or stream it. */
+  markRunMissing() {
+    if (this.run === null || this.runMissing) return;
+    this.runMissing = true;
+    this.markDirty(Dirty.COUNTERS, Dirty.CONTROLS);
   }
 
   setConnection(state, message = "") {
@@ -105,6 +128,7 @@ export class Store {
     if (this.run !== null) {
       this.run = { ...this.run, status: snapshot.meta.status ?? this.run.status };
     }
+    for (const listener of this.frameListeners) listener.onSnapshot(snapshot);
     this.markDirty(Dirty.COUNTERS, Dirty.CONTROLS, Dirty.NETWORK, Dirty.HEATMAP);
   }
 
@@ -143,6 +167,7 @@ export class Store {
       loss: frame.losses[lastIndex],
       batchAccuracy: frame.batchAccuracies[lastIndex],
     };
+    for (const listener of this.frameListeners) listener.onSteps(frame);
     this.markDirty(Dirty.COUNTERS, Dirty.NETWORK, Dirty.HEATMAP, Dirty.STEP_CHART);
     return true;
   }

@@ -7,12 +7,13 @@ const AXIS_COLOUR = "#8a8f98";
 const GRID_COLOUR = "#eceef1";
 const TEXT_COLOUR = "#4a4f57";
 const PADDING = { left: 52, right: 14, top: 12, bottom: 34 };
+const Y_TITLE_PX = 18; // room for the rotated y-axis title left of the tick labels
 const TRAIN_COLOUR = "#2f6db5";
 const TEST_COLOUR = "#d9711c";
 const LOSS_COLOUR = "#3d4a5c";
 
 /** Resizes the canvas backing store to its CSS size × devicePixelRatio and returns a CSS-pixel context. */
-function prepareCanvas(canvas) {
+export function prepareCanvas(canvas) {
   const width = canvas.clientWidth;
   const height = canvas.clientHeight;
   const pixelRatio = window.devicePixelRatio || 1;
@@ -48,14 +49,26 @@ export function niceTicks(min, max, count = 5) {
   return ticks;
 }
 
-function formatTick(value) {
-  return Math.abs(value) >= 1000 ? value.toLocaleString("en-US") : String(Number(value.toPrecision(4)));
+/** Formats a tick value: 0.25, 1,500, or 2.5e+6 from a million on, so labels stay short. */
+export function formatTick(value) {
+  if (Math.abs(value) >= 1e6) return value.toExponential(1).replace("e+", "e");
+  if (Math.abs(value) >= 1000) return value.toLocaleString("en-US");
+  return String(Number(value.toPrecision(4)));
 }
 
-/** Draws grid, tick labels and axis titles; returns functions mapping data to CSS pixels. */
-function drawAxes({ context, plot }, { xDomain, yDomain, xLabel, yLabel, formatY = formatTick, integerX = false }) {
+/**
+ * Draws grid, tick labels and axis titles; returns functions mapping data to
+ * CSS pixels. The plot's left edge moves right when a y tick label is wider
+ * than the default padding allows, so no label is cut off.
+ */
+export function drawAxes({ context, plot }, { xDomain, yDomain, xLabel, yLabel, formatY = formatTick, integerX = false }) {
   const [x0, x1] = xDomain;
   const [y0, y1] = yDomain;
+  const yTicks = niceTicks(y0, y1, 4);
+  const widestLabel = Math.max(0, ...yTicks.map((tick) => context.measureText(formatY(tick)).width));
+  const left = Math.max(PADDING.left, Math.ceil(widestLabel) + Y_TITLE_PX + 8);
+  plot.width = Math.max(1, plot.width - (left - plot.left));
+  plot.left = left;
   const toX = (value) => plot.left + ((value - x0) / (x1 - x0)) * plot.width;
   const toY = (value) => plot.top + plot.height - ((value - y0) / (y1 - y0)) * plot.height;
 
@@ -63,7 +76,7 @@ function drawAxes({ context, plot }, { xDomain, yDomain, xLabel, yLabel, formatY
   context.fillStyle = TEXT_COLOUR;
   context.textBaseline = "middle";
   context.textAlign = "right";
-  for (const tick of niceTicks(y0, y1, 4)) {
+  for (const tick of yTicks) {
     const y = Math.round(toY(tick)) + 0.5;
     context.strokeStyle = GRID_COLOUR;
     context.beginPath();
@@ -100,7 +113,7 @@ function drawAxes({ context, plot }, { xDomain, yDomain, xLabel, yLabel, formatY
 }
 
 /** Draws a legend box in the plot's top-right corner; each entry is { label, colour, dashed }. */
-function drawLegend({ context, plot }, entries) {
+export function drawLegend({ context, plot }, entries) {
   const rowHeight = 15;
   const boxWidth = 26 + Math.max(...entries.map(({ label }) => context.measureText(label).width));
   const left = plot.left + plot.width - boxWidth - 6;
@@ -124,7 +137,7 @@ function drawLegend({ context, plot }, entries) {
   });
 }
 
-function drawMessage({ context, plot }, text) {
+export function drawMessage({ context, plot }, text) {
   context.fillStyle = AXIS_COLOUR;
   context.textAlign = "center";
   context.textBaseline = "middle";

@@ -20,21 +20,25 @@ export class CountersView {
   constructor(root, connectionBadge) {
     this.connectionBadge = connectionBadge;
     this.fields = {};
-    for (const name of ["run", "status", "step", "epoch", "batch-loss", "batch-accuracy", "test-accuracy"]) {
+    for (const name of ["run", "status", "status-detail", "step", "epoch", "batch-loss", "batch-accuracy", "test-accuracy"]) {
       this.fields[name] = root.querySelector(`#counter-${name}`);
     }
   }
 
   render(store) {
     const connection = store.connection;
-    setData(this.connectionBadge, "state", connection.state);
-    setText(this.connectionBadge, connection.state === "idle" ? "not connected" : connection.message || connection.state);
+    const missing = store.runMissing;
+    setData(this.connectionBadge, "state", missing ? "closed" : connection.state);
+    let badge = connection.state === "idle" ? "not connected" : connection.message || connection.state;
+    if (missing) badge = "run not found on the server";
+    setText(this.connectionBadge, badge);
 
     const run = store.run;
     const { fields } = this;
     if (run === null) {
       for (const element of Object.values(fields)) setText(element, "–");
       setText(fields.status, "no run");
+      setText(fields["status-detail"], "");
       setData(fields.status, "status", "");
       setData(fields.step, "value", "0");
       return;
@@ -42,11 +46,19 @@ export class CountersView {
 
     setText(fields.run, String(run.id));
     fields.run.title = String(run.id);
-    const status = run.status === "diverged" && run.diverged_step !== null && run.diverged_step !== undefined
-      ? `diverged at step ${run.diverged_step}`
-      : run.status;
-    setText(fields.status, status);
-    setData(fields.status, "status", run.status);
+    // the detail line takes what does not fit next to the status word, such as the diverged step
+    let detail = "";
+    if (missing) {
+      detail = "the server has no run with this id, as after a restart; create a new run";
+    } else if (run.status === "diverged" && run.diverged_step !== null && run.diverged_step !== undefined) {
+      detail = `at step ${run.diverged_step.toLocaleString("en-US")}`;
+    } else if (run.status === "interrupted") {
+      detail = "the server stopped during training; Resume continues";
+    }
+    setText(fields.status, missing ? "not found" : run.status);
+    setText(fields["status-detail"], detail);
+    fields["status-detail"].title = detail;
+    setData(fields.status, "status", missing ? "missing" : run.status);
 
     // steps completed, so the counter reads 0 before the first step
     const steps = store.stepsCompleted;

@@ -1,13 +1,22 @@
-// Weight-update heatmaps: one canvas per weight layer whose pixel size is the
-// matrix size (rows = source units, columns = destination units), scaled up by
-// CSS. Each draw fills one ImageData from the precomputed palette and puts it once.
+// Weight-update heatmaps: one canvas per weight layer (rows = source units,
+// columns = destination units), scaled up by CSS with pixelated rendering.
+// Three modes: the latest frame's ΔW, a decaying trail, and the cumulative
+// |ΔW| since the page connected (lessons/updateHistory.js). Each map sits in a
+// bounded box (render/matrixLayout.js); a map larger than its box is drawn in
+// blocks. Each draw fills one ImageData from the precomputed palette and puts it once.
 
-import { shadeIndex, SHADE_RGBA, cssGradient } from "./palette.js";
+import { SCALE_WINDOW_STEPS, TRAIL_HALF_LIFE_STEPS } from "../lessons/updateHistory.js";
+import { unitLayerName } from "../lessons/keepProbabilities.js";
+import { cellAt, describeBlocks, fillDiverging, layoutMatrix, MIN_SIDE_PX, reduceAndMeasure } from "./matrixLayout.js";
+import { cssGradient } from "./palette.js";
 
 const MAX_MAP_HEIGHT_PX = 280;
 const MIN_MAP_HEIGHT_PX = 60;
+const MAX_MAP_WIDTH_PX = 560;
 const MIN_FIGURE_WIDTH_PX = 170; // room for the legend under a narrow matrix
 const FIGURE_GAP_PX = 28;
+
+const MODE_SYMBOLS = { delta: "ΔW", trail: "trail of ΔW", cumulative: "Σ|ΔW|" };
 
 /** Formats a positive scale bound compactly, such as 0.0123 or 4.5e-5. */
 export function formatScale(value) {
@@ -16,21 +25,37 @@ export function formatScale(value) {
   return value.toExponential(2);
 }
 
-function unitLayerName(layer, layerCount) {
-  if (layer === 0) return "input";
-  if (layer === layerCount - 1) return "output";
-  return `hidden ${layer}`;
+function formatCount(count) {
+  return count.toLocaleString("en-US");
+}
+
+function stepRangeText(firstStep, lastStep) {
+  // word joiners keep the range on one line
+  return firstStep === lastStep ? `step ${firstStep}` : `steps ${firstStep}\u2060–\u2060${lastStep}`;
 }
 
 export class HeatmapView {
-  constructor(container) {
+  /**
+   * `onHover({ layer, source, destination }, event)` and `onLeave()` drive the
+   * tooltip; `onPin({ layer, source, destination })` follows a clicked weight.
+   */
+  constructor(container, { onHover = () => {}, onLeave = () => {}, onPin = () => {} } = {}) {
     this.container = container;
+    this.callbacks = { onHover, onLeave, onPin };
     this.layerSizes = null;
     this.figures = []; // per weight layer: its elements, ImageData and matrix shape
     this.availableWidth = 0;
+    this.mode = "delta";
+    this.scale = "frame";
   }
 
-  render(store) {
+  /** Chooses what the maps show: "delta", "trail" or "cumulative", with scale "frame", "recent" or "run". */
+  setMode(mode, scale) {
+    this.mode = mode;
+    this.scale = scale;
+  }
+
+  render(store, history) {
     if (store.layerSizes === null) {
       this.container.replaceChildren();
       this.layerSizes = null;
@@ -43,10 +68,11 @@ export class HeatmapView {
 
     const lastFrame = store.lastFrame;
     for (let l = 0; l < this.figures.length; l++) {
-      const deltas = lastFrame === null ? null : lastFrame.frame.weightDeltas[l];
-      this.drawLayer(this.figures[l], deltas, lastFrame);
+      const values = history === null ? null : history.values(this.mode, l, lastFrame);
+      this.drawLayer(this.figures[l], values, lastFrame, history);
     }
     this.container.dataset.step = lastFrame === null ? "" : String(lastFrame.step);
+    this.container.dataset.mode = this.mode;
   }
 
   build(layerSizes) {
@@ -63,25 +89,17 @@ export class HeatmapView {
       figure.dataset.layer = String(l);
 
       const caption = document.createElement("figcaption");
-      caption.textContent =
-        `ΔW[${l}] ${rows}×${columns}: rows ${unitLayerName(l, layerCount)}, ` +
-        `columns ${unitLayerName(l + 1, layerCount)}`;
-
       const canvas = document.createElement("canvas");
-      canvas.width = columns;
-      canvas.height = rows;
       canvas.setAttribute("aria-label", `weight update of weight layer ${l}`);
-      const context = canvas.getContext("2d");
-      const image = context.createImageData(columns, rows);
+      this.listen(canvas, l, rows, columns);
 
       const legend = document.createElement("div");
       legend.className = "heatmap-legend";
       const bar = document.createElement("div");
       bar.className = "gradient-bar";
-      bar.style.background = cssGradient();
       const ticks = document.createElement("div");
       ticks.className = "gradient-ticks";
-      const [lowTick, , highTick] = ["", "0", ""].map((text) => {
+      const [lowTick, middleTick, highTick] = ["", "0", ""].map((text) => {
         const span = document.createElement("span");
         span.textContent = text;
         ticks.append(span);
@@ -93,71 +111,120 @@ export class HeatmapView {
 
       figure.append(caption, canvas, legend);
       this.container.append(figure);
-      this.figures.push({ figure, canvas, context, image, rows, columns, lowTick, highTick, zeroText });
+      this.figures.push({
+        figure, caption, canvas, context: canvas.getContext("2d"), image: null, layout: null,
+        layer: l, rows, columns, bar, lowTick, middleTick, highTick, zeroText, barFrom: null,
+        title: `${rows}×${columns}: rows ${unitLayerName(l, layerCount)}, columns ${unitLayerName(l + 1, layerCount)}`,
+      });
     }
   }
 
-  /** Sizes every map to one common height that lets all figures fit side by side. */
+  listen(canvas, layer, rows, columns) {
+    canvas.addEventListener("pointermove", (event) => {
+      const cell = cellAt(event, canvas, rows, columns);
+      if (cell === null) this.callbacks.onLeave();
+      else this.callbacks.onHover({ layer, ...cell }, event);
+    }, { passive: true });
+    canvas.addEventListener("pointerleave", () => this.callbacks.onLeave(), { passive: true });
+    canvas.addEventListener("click", (event) => {
+      const cell = cellAt(event, canvas, rows, columns);
+      if (cell !== null) this.callbacks.onPin({ layer, ...cell });
+    }, { passive: true });
+  }
+
+  /**
+   * Sizes every map so all figures fit side by side, shrinking every box by
+   * one factor, or, when even the smallest boxes do not fit, wraps them at full size.
+   */
   updateLayout() {
     const width = this.container.clientWidth;
     if (width === this.availableWidth) return;
     this.availableWidth = width;
 
-    const figureWidth = (height, { rows, columns }) => Math.max(MIN_FIGURE_WIDTH_PX, (height * columns) / rows);
-    let height = MAX_MAP_HEIGHT_PX;
-    const gaps = FIGURE_GAP_PX * (this.figures.length - 1);
-    while (height > MIN_MAP_HEIGHT_PX) {
-      const total = this.figures.reduce((sum, figure) => sum + figureWidth(height, figure), 0);
-      if (total + gaps <= width) break;
-      height -= 4;
+    // every box shrinks by the same factor until the figures fit in one row
+    const layoutsAt = (factor) => this.figures.map(({ rows, columns }) => layoutMatrix(
+      rows,
+      columns,
+      Math.max(MIN_SIDE_PX, Math.min(MAX_MAP_WIDTH_PX * factor, width)),
+      MAX_MAP_HEIGHT_PX * factor,
+    ));
+    const totalWidth = (layouts) =>
+      layouts.reduce((sum, layout) => sum + Math.max(MIN_FIGURE_WIDTH_PX, layout.width), 0) +
+      FIGURE_GAP_PX * (layouts.length - 1);
+
+    let layouts = layoutsAt(1);
+    for (let factor = 1; factor * MAX_MAP_HEIGHT_PX >= MIN_MAP_HEIGHT_PX; factor -= 0.02) {
+      layouts = layoutsAt(factor);
+      if (totalWidth(layouts) <= width) break;
     }
-    for (const figure of this.figures) {
-      const mapWidth = (height * figure.columns) / figure.rows;
-      figure.canvas.style.width = `${mapWidth.toFixed(1)}px`;
-      figure.canvas.style.height = `${height}px`;
-      figure.figure.style.width = `${figureWidth(height, figure).toFixed(1)}px`;
-    }
+    if (totalWidth(layouts) > width) layouts = layoutsAt(1); // the figures wrap
+
+    this.figures.forEach((figure, index) => {
+      const layout = layouts[index];
+      figure.layout = layout;
+      figure.canvas.width = layout.drawnColumns;
+      figure.canvas.height = layout.drawnRows;
+      figure.image = figure.context.createImageData(layout.drawnColumns, layout.drawnRows);
+      figure.canvas.style.width = `${layout.width}px`;
+      figure.canvas.style.height = `${layout.height}px`;
+      figure.figure.style.width = `${Math.max(MIN_FIGURE_WIDTH_PX, layout.width)}px`;
+      figure.figure.dataset.blocks = `${layout.rowBlock}x${layout.columnBlock}`;
+    });
   }
 
-  /** Fills the layer's ImageData in one pass over the deltas and puts it once. */
-  drawLayer(figure, deltas, lastFrame) {
-    const pixels = figure.image.data;
+  /** Fills the layer's ImageData in one pass over the values and puts it once. */
+  drawLayer(figure, values, lastFrame, history) {
+    const symbol = MODE_SYMBOLS[this.mode];
+    const blocks = describeBlocks(figure.layout);
+    const captionText = `${symbol}[${figure.layer}] ${figure.title}`;
+    if (figure.caption.textContent !== captionText) figure.caption.textContent = captionText;
 
-    let max = 0;
-    let zeroCount = 0;
-    if (deltas !== null) {
-      for (let index = 0; index < deltas.length; index++) {
-        const magnitude = Math.abs(deltas[index]);
-        if (magnitude > max) max = magnitude;
-        if (magnitude === 0) zeroCount++;
-      }
+    const barFrom = this.mode === "cumulative" ? 0 : -1;
+    if (figure.barFrom !== barFrom) {
+      figure.bar.style.background = cssGradient(barFrom);
+      figure.barFrom = barFrom;
     }
 
-    const cellCount = figure.rows * figure.columns;
-    for (let index = 0, offset = 0; index < cellCount; index++, offset += 4) {
-      const shade = 4 * shadeIndex(deltas === null ? 0 : deltas[index], max);
-      pixels[offset] = SHADE_RGBA[shade];
-      pixels[offset + 1] = SHADE_RGBA[shade + 1];
-      pixels[offset + 2] = SHADE_RGBA[shade + 2];
-      pixels[offset + 3] = 255;
-    }
+    const { drawn, maxMagnitude, zeroCount } = values === null
+      ? { drawn: new Float32Array(figure.layout.drawnRows * figure.layout.drawnColumns), maxMagnitude: 0, zeroCount: 0 }
+      : reduceAndMeasure(values, figure.rows, figure.columns, figure.layout);
+    const bound = values === null ? 0 : history.scaleBound(this.mode, figure.layer, this.scale, maxMagnitude);
+    const nonFinite = fillDiverging(figure.image, drawn, bound);
     figure.context.putImageData(figure.image, 0, 0);
 
-    if (deltas === null) {
+    if (values === null) {
       figure.lowTick.textContent = "";
       figure.highTick.textContent = "";
       figure.zeroText.textContent = "No weight update received yet.";
       return;
     }
-    const bound = formatScale(max);
-    figure.lowTick.textContent = `−${bound}`;
-    figure.highTick.textContent = `+${bound}`;
-    const frame = lastFrame.frame;
-    const steps = frame.stepCount === 1
-      ? `step ${frame.firstStep}`
-      : `steps ${frame.firstStep}\u2060–\u2060${frame.firstStep + frame.stepCount - 1}`; // word joiners keep the range on one line
-    figure.zeroText.textContent =
-      `Scale: max |Δw| of ${steps}. Exactly 0 (grey): ${zeroCount.toLocaleString("en-US")} of ` +
-      `${cellCount.toLocaleString("en-US")} weights.`;
+    const boundText = formatScale(bound);
+    figure.lowTick.textContent = this.mode === "cumulative" ? "0" : `−${boundText}`;
+    figure.middleTick.textContent = this.mode === "cumulative" ? "" : "0";
+    figure.highTick.textContent = `+${boundText}`;
+
+    const cellCount = figure.rows * figure.columns;
+    const sentences = [this.scaleSentence(lastFrame, history)];
+    if (this.mode === "trail") {
+      sentences.push(`Each step multiplies the trail by 2^(−1/${TRAIL_HALF_LIFE_STEPS}), then the frame's ΔW is added.`);
+    } else if (this.mode === "cumulative") {
+      sentences.push("A merged frame adds |Σ Δw| of its steps.");
+    }
+    const zeroWord = this.mode === "cumulative" ? "Never changed" : "Exactly 0";
+    sentences.push(`${zeroWord} (grey): ${formatCount(zeroCount)} of ${formatCount(cellCount)} weights.`);
+    if (nonFinite > 0) sentences.push(`NaN or ±∞ (purple): ${formatCount(nonFinite)} cells.`);
+    if (blocks !== "") sentences.push(blocks);
+    figure.zeroText.textContent = sentences.join(" ");
+  }
+
+  scaleSentence(lastFrame, history) {
+    const symbol = { delta: "|Δw|", trail: "|trail|", cumulative: "Σ|Δw|" }[this.mode];
+    if (this.scale === "run") return `Scale: max ${symbol} since step ${history.firstStep}.`;
+    if (this.scale === "recent") return `Scale: max ${symbol} of the last ${SCALE_WINDOW_STEPS} steps.`;
+    if (this.mode === "delta" && lastFrame !== null) {
+      const frame = lastFrame.frame;
+      return `Scale: max ${symbol} of ${stepRangeText(frame.firstStep, frame.firstStep + frame.stepCount - 1)}.`;
+    }
+    return `Scale: max ${symbol} now.`;
   }
 }

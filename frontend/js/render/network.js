@@ -5,9 +5,14 @@
 // Units are SVG circles created once, and each circle's `data-kept` attribute
 // is exactly what is drawn. Under DropConnect no unit is dropped: every unit
 // is drawn kept and each link is strong or faded by its weight-mask bit.
+// A network with more than FULL_VIEW_MAX_LINKS links is drawn as a summary
+// instead (render/networkSummary.js), because stroking every link would stall
+// the page. Hovering a unit or link reports it; clicking a link pins its weight.
 
 import { isUnitKept, isWeightKept, MASK_SCOPE_PER_EXAMPLE, MASK_SCOPE_WEIGHTS } from "../protocol.js";
-import { cssColour } from "./palette.js";
+import { NetworkPointer } from "./networkPointer.js";
+import { NetworkSummary } from "./networkSummary.js";
+import { cssColour, NON_FINITE_CSS } from "./palette.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const MARGIN_X = 48; // px from the panel edge to the first and last column
@@ -29,8 +34,15 @@ const LINK_ALPHA = 0.55;
 const FADED_STROKE = "rgb(150, 150, 150)";
 const FADED_ALPHA = 0.07;
 const FADED_WIDTH_PX = 0.5;
-// Above this many links the view draws units only: stroking millions of lines
-// would stall the page for seconds on every step.
+const NON_FINITE_WIDTH_PX = 1.4;
+const PINNED_STROKE = "rgb(20, 20, 20)";
+const PINNED_WIDTH_PX = 2.5;
+// Above this many links the "auto" view draws the summary, because stroking
+// costs time in proportion to the links drawn. The default digits network,
+// 64-128-128-10, has 25,856 links, so it is still drawn link by link.
+export const FULL_VIEW_MAX_LINKS = 30_000;
+// Even "every link" draws the summary above this many: stroking millions of
+// lines would stall the page for seconds on every step.
 export const MAX_DRAWN_LINKS = 250_000;
 
 function createSvgElement(name, attributes) {
@@ -60,10 +72,22 @@ function widthBucket(magnitude, scale) {
 }
 
 export class NetworkView {
-  constructor(container) {
+  /**
+   * `onHover(target, event)` gets { kind: "unit", layer, unit }, { kind:
+   * "weight", layer, source, destination } or a summary block; `onLeave()`
+   * hides the tooltip; `onPin({ layer, source, destination })` follows a weight.
+   */
+  constructor(container, { onHover = () => {}, onLeave = () => {}, onPin = () => {} } = {}) {
     this.container = container;
+    this.callbacks = { onHover, onLeave, onPin };
     [this.backgroundCanvas, this.canvas] = container.querySelectorAll("canvas");
     this.svg = container.querySelector("svg");
+    this.linkMode = "auto"; // "auto", "all" or "summary"
+    this.summary = new NetworkSummary();
+    this.summaryShown = false;
+    this.kept = null; // per unit layer, Uint8Array of the last render
+    this.weightMasks = null;
+    this.pinnedKeys = [];
     this.layerSizes = null;
     this.units = []; // per unit layer, SVG circle elements by unit index
     this.keptDrawn = []; // per unit layer, Int8Array: 1 kept, 0 dropped, -1 not written yet
@@ -75,33 +99,67 @@ export class NetworkView {
     this.rmsWeights = [];
     this.linkCount = 0;
     this.fadedLinkCount = 0; // links drawn only in the faded style by the last render
+    this.inputShape = null;
+    this.pointer = new NetworkPointer(this, this.callbacks);
   }
 
-  /** Returns whether the network is small enough for its links to be drawn. */
+  /** Returns whether every link is drawn; false when the summary is shown. */
   get drawsLinks() {
-    return this.linkCount <= MAX_DRAWN_LINKS;
+    return !this.showsSummary;
+  }
+
+  get showsSummary() {
+    if (this.linkMode === "summary" || this.linkCount > MAX_DRAWN_LINKS) return true;
+    return this.linkMode === "auto" && this.linkCount > FULL_VIEW_MAX_LINKS;
+  }
+
+  /** Chooses "auto", "all" or "summary"; the next render rebuilds the view. */
+  setLinkMode(mode) {
+    this.linkMode = mode;
+    this.layerSizes = null;
   }
 
   /** Redraws from the store; cheap when nothing but the masks and weights changed. */
-  render(store) {
+  render(store, pinnedWeights = []) {
     const layerSizes = store.layerSizes;
     if (layerSizes === null) {
       this.clear();
       return;
     }
     if (!sameSizes(layerSizes, this.layerSizes)) this.buildUnits(layerSizes);
+    if (String(store.inputShape) !== String(this.inputShape)) {
+      this.inputShape = store.inputShape;
+      this.cssWidth = 0; // the summary draws the input as an image-shaped grid
+    }
     this.updateLayout();
 
     const lastFrame = store.lastFrame;
     const weightMasks = lastFrame?.frame.maskScope === MASK_SCOPE_WEIGHTS ? lastFrame.masks : null;
     const kept = this.keptUnits(store);
-    this.drawLinks(store.weights, kept, weightMasks);
-    this.updateUnits(kept);
+    this.kept = kept;
+    this.weightMasks = weightMasks;
+    this.pinnedKeys = pinnedWeights.map(({ layer, source, destination }) => ({ layer, source, destination }));
+    if (this.summaryShown) {
+      this.drawSummary(store, kept, weightMasks);
+    } else {
+      this.drawLinks(store.weights, kept, weightMasks);
+      this.updateUnits(kept);
+    }
 
+    this.svg.dataset.view = this.summaryShown ? "summary" : "all";
+    this.container.dataset.view = this.svg.dataset.view; // the legend hides what the summary does not draw
     this.svg.dataset.step = lastFrame === null ? "" : String(lastFrame.step);
     this.svg.dataset.maskRows = lastFrame === null ? "" : String(lastFrame.maskRows);
     if (this.drawsLinks) this.svg.dataset.fadedLinks = String(this.fadedLinkCount);
     else delete this.svg.dataset.fadedLinks;
+  }
+
+  drawSummary(store, kept, weightMasks) {
+    const context = this.canvas.getContext("2d");
+    context.setTransform(this.pixelRatio, 0, 0, this.pixelRatio, 0, 0);
+    context.clearRect(0, 0, this.cssWidth, this.cssHeight);
+    this.summary.draw(context, { weights: store.weights, kept, weightMasks, now: performance.now() });
+    this.rmsWeights = this.summary.layerRms;
   }
 
   clear() {
@@ -109,8 +167,14 @@ export class NetworkView {
     this.layerSizes = null;
     this.units = [];
     this.keptDrawn = [];
+    this.titles = [];
+    this.keptLabels = [];
+    this.positions = null;
+    this.kept = null;
     for (const canvas of [this.backgroundCanvas, this.canvas]) {
-      canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+      const context = canvas.getContext("2d");
+      context.setTransform(1, 0, 0, 1, 0, 0);
+      context.clearRect(0, 0, canvas.width, canvas.height);
     }
     delete this.svg.dataset.step;
     delete this.svg.dataset.fadedLinks;
@@ -121,6 +185,8 @@ export class NetworkView {
     this.layerSizes = layerSizes.slice();
     this.linkCount = layerSizes.slice(1).reduce((sum, size, index) => sum + size * layerSizes[index], 0);
     this.cssWidth = 0; // forces positions to be recomputed
+    this.summaryShown = this.showsSummary;
+    if (this.summaryShown) return; // the summary draws its units on the canvas
     const layerCount = layerSizes.length;
     for (let layer = 0; layer < layerCount; layer++) {
       const group = createSvgElement("g", { class: "unit-layer" });
@@ -161,6 +227,14 @@ export class NetworkView {
       canvas.height = Math.round(height * pixelRatio);
     }
     this.svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    if (this.summaryShown) {
+      this.summary.place(this.layerSizes, width, height, this.inputShape);
+      const context = this.backgroundCanvas.getContext("2d");
+      context.setTransform(pixelRatio, 0, 0, pixelRatio, 0, 0);
+      context.clearRect(0, 0, width, height);
+      this.summary.drawBackground(context);
+      return;
+    }
 
     const layerCount = this.layerSizes.length;
     const columnGap = (width - 2 * MARGIN_X) / Math.max(1, layerCount - 1);
@@ -254,6 +328,8 @@ export class NetworkView {
 
     // strong[0] contains negative weights, strong[1] positive ones, by width bucket
     const strong = [0, 1].map(() => WIDTH_BUCKET_PX.map(() => new Path2D()));
+    const nonFinite = new Path2D(); // NaN and ±Infinity, whatever their sign
+    let nonFiniteCount = 0;
     const { x, y } = this.positions;
     const layerCount = this.layerSizes.length;
     let strongCount = 0;
@@ -275,7 +351,13 @@ export class NetworkView {
           }
           strongCount++;
           const weight = matrix[rowStart + j];
-          const path = strong[weight >= 0 ? 1 : 0][widthBucket(Math.abs(weight), scale)];
+          let path;
+          if (Number.isFinite(weight)) {
+            path = strong[weight >= 0 ? 1 : 0][widthBucket(Math.abs(weight), scale)];
+          } else {
+            path = nonFinite;
+            nonFiniteCount++;
+          }
           path.moveTo(x[layer], y[layer][i]);
           path.lineTo(x[layer + 1], y[layer + 1][j]);
         }
@@ -295,6 +377,27 @@ export class NetworkView {
       }
     }
     context.globalAlpha = 1;
+    if (nonFiniteCount > 0) {
+      context.lineWidth = NON_FINITE_WIDTH_PX;
+      context.strokeStyle = NON_FINITE_CSS;
+      context.stroke(nonFinite);
+    }
+    this.drawPinnedLinks(context);
+  }
+
+  drawPinnedLinks(context) {
+    if (this.pinnedKeys.length === 0) return;
+    const { x, y } = this.positions;
+    context.lineWidth = PINNED_WIDTH_PX;
+    context.strokeStyle = PINNED_STROKE;
+    context.setLineDash([5, 3]);
+    context.beginPath();
+    for (const { layer, source, destination } of this.pinnedKeys) {
+      context.moveTo(x[layer], y[layer][source]);
+      context.lineTo(x[layer + 1], y[layer + 1][destination]);
+    }
+    context.stroke();
+    context.setLineDash([]);
   }
 
   updateUnits(kept) {
@@ -334,10 +437,17 @@ export function networkNote(store, view) {
     notes.push("DropConnect drops weights, never units, so each faded link is a weight dropped in this step.");
   }
   if (!view.drawsLinks) {
+    const limit = view.linkMode === "all" ? MAX_DRAWN_LINKS : FULL_VIEW_MAX_LINKS;
+    const reason = view.linkMode === "summary"
+      ? "as chosen"
+      : `because its ${view.linkCount.toLocaleString("en-US")} links exceed ${limit.toLocaleString("en-US")}`;
     notes.push(
-      `Links are not drawn: ${view.linkCount.toLocaleString("en-US")} exceed the limit of ` +
-        `${MAX_DRAWN_LINKS.toLocaleString("en-US")}.`,
+      `Summary view, ${reason}: each square is a unit, and each line joins two blocks of units. ` +
+        "Line colour: Σw ÷ Σ|w| of the block's weights; width: their RMS ÷ the layer's RMS " +
+        "(<0.75, 0.75–1, 1–1.33, ≥1.33); opacity: the share of them in this step's sub-network.",
     );
+  } else {
+    notes.push("Hover a unit or link for its numbers; click a link to follow its weight.");
   }
   return notes.join(" ");
 }

@@ -1,5 +1,6 @@
 // Diverging colour scale shared by the network view and the heatmaps:
-// orange for negative values, blue for positive, neutral grey for exactly zero.
+// orange for negative values, blue for positive, neutral grey for exactly zero,
+// and purple, outside the scale, for NaN and ±Infinity.
 
 /** Number of shades; odd, so that index (SHADE_COUNT - 1) / 2 is zero alone. */
 export const SHADE_COUNT = 255;
@@ -26,22 +27,30 @@ function interpolateStops(position) {
   throw new Error(`Position ${position} outside [-1, 1].`);
 }
 
-/** RGBA bytes of every shade, SHADE_COUNT * 4 values, for ImageData fills. */
+/** Colour of a weight or delta that is NaN or infinite; no shade of the scale is close to it. */
+export const NON_FINITE_RGB = [150, 40, 200];
+export const NON_FINITE_CSS = `rgb(${NON_FINITE_RGB.join(", ")})`;
+/** Shade index of a non-finite value: one entry past the scale. */
+export const NON_FINITE_INDEX = SHADE_COUNT;
+
+/** RGBA bytes of every shade and then of NON_FINITE_INDEX, (SHADE_COUNT + 1) * 4 values, for ImageData fills. */
 export const SHADE_RGBA = (() => {
-  const table = new Uint8ClampedArray(SHADE_COUNT * 4);
+  const table = new Uint8ClampedArray((SHADE_COUNT + 1) * 4);
   for (let index = 0; index < SHADE_COUNT; index++) {
     const [r, g, b] = interpolateStops((index - ZERO_INDEX) / ZERO_INDEX);
     table.set([r, g, b, 255], index * 4);
   }
+  table.set([...NON_FINITE_RGB, 255], NON_FINITE_INDEX * 4);
   return table;
 })();
 
 /**
  * Returns the shade index of `value` on the symmetric domain [-max, max].
  * Only an exact zero gets the neutral shade, so a small nonzero update never
- * reads as "no update".
+ * reads as "no update". NaN and ±Infinity get NON_FINITE_INDEX.
  */
 export function shadeIndex(value, max) {
+  if (!Number.isFinite(value)) return NON_FINITE_INDEX;
   if (value === 0 || !(max > 0)) return ZERO_INDEX;
   const scaled = Math.max(-1, Math.min(1, value / max));
   let index = Math.round(ZERO_INDEX + scaled * ZERO_INDEX);
@@ -55,8 +64,13 @@ export function cssColour(position, alpha = 1) {
   return alpha === 1 ? `rgb(${r}, ${g}, ${b})` : `rgba(${r}, ${g}, ${b}, ${alpha})`;
 }
 
-/** CSS linear-gradient of the whole scale, negative on the left, for legends. */
-export function cssGradient() {
-  const parts = STOPS.map(([position]) => `${cssColour(position)} ${((position + 1) / 2) * 100}%`);
+/**
+ * CSS linear-gradient of the scale from position `from` (−1: the whole
+ * scale, 0: its positive half) to +1, for legends.
+ */
+export function cssGradient(from = -1) {
+  const parts = STOPS.filter(([position]) => position >= from).map(
+    ([position]) => `${cssColour(position)} ${((position - from) / (1 - from)) * 100}%`,
+  );
   return `linear-gradient(to right, ${parts.join(", ")})`;
 }

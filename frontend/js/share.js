@@ -1,0 +1,107 @@
+// Shareable page state in the URL fragment: every named field of the run
+// form (seed and speed included) under its own name, `run=<id>` for the open
+// run and `classroom=1` for classroom mode. Opening such a link fills the
+// form, so New run creates a run with the same config, and with the same
+// seed that run draws the same masks. The fragment never reaches the server,
+// and token.js removes `token=` from it before this module reads it.
+
+const RUN_KEY = "run";
+const CLASSROOM_KEY = "classroom";
+
+/** Reads the fragment into { runId, classroom, fields }, where `fields` maps form field names to raw values. */
+export function readFragment(hash = window.location.hash) {
+  const parameters = new URLSearchParams(hash.replace(/^#/, ""));
+  const fields = new Map();
+  for (const [key, value] of parameters) {
+    if (key !== RUN_KEY && key !== CLASSROOM_KEY && key !== "token") fields.set(key, value);
+  }
+  return {
+    runId: parameters.get(RUN_KEY),
+    classroom: parameters.get(CLASSROOM_KEY) === "1",
+    fields,
+  };
+}
+
+export class ShareState {
+  /**
+   * `form` is the run form element; `getRunId()` returns the open run's id
+   * or null; `getClassroom()` whether classroom mode is on.
+   */
+  constructor(form, { getRunId, getClassroom }) {
+    this.form = form;
+    this.getRunId = getRunId;
+    this.getClassroom = getClassroom;
+    const initial = readFragment();
+    this.initialRunId = initial.runId;
+    this.initialFields = initial.fields;
+    this.initialClassroom = initial.classroom;
+    const update = () => this.update();
+    form.addEventListener("input", update, { passive: true });
+    form.addEventListener("change", update, { passive: true });
+  }
+
+  /** Returns whether the page was opened with a run config in its fragment. */
+  get hasConfig() {
+    return this.initialFields.size > 0;
+  }
+
+  /**
+   * Writes the config from the opening fragment into `runForm` (a RunForm),
+   * after the defaults, so fields the link leaves out keep their defaults.
+   */
+  applyToForm(runForm) {
+    if (!this.hasConfig) return;
+    const config = {};
+    for (const [name, value] of this.initialFields) {
+      const field = this.form.elements.namedItem(name);
+      if (field === null || field instanceof RadioNodeList) continue;
+      if (field.type === "checkbox") config[name] = value === "1";
+      else if (name === "max_steps_per_second") config[name] = value === "" ? null : Number(value);
+      else config[name] = value;
+    }
+    runForm.setConfig(config);
+  }
+
+  /** Returns the fragment parameters for the current form, run and mode. */
+  parameters() {
+    const parameters = new URLSearchParams();
+    const runId = this.getRunId();
+    if (runId !== null) parameters.set(RUN_KEY, runId);
+    for (const field of this.form.elements) {
+      if (!field.name || field.tagName === "BUTTON" || field.type === "file") continue;
+      let value = field.value;
+      if (field.type === "checkbox") value = field.checked ? "1" : "0";
+      parameters.set(field.name, value);
+    }
+    if (this.getClassroom()) parameters.set(CLASSROOM_KEY, "1");
+    return parameters;
+  }
+
+  /** Returns the full address that reproduces this page's state. */
+  link() {
+    const { origin, pathname, search } = window.location;
+    return `${origin}${pathname}${search}#${this.parameters()}`;
+  }
+
+  /** Replaces the address bar's fragment with the current state, without a history entry. */
+  update() {
+    const url = `${window.location.pathname}${window.location.search}#${this.parameters()}`;
+    if (url !== `${window.location.pathname}${window.location.search}${window.location.hash}`) {
+      history.replaceState(null, "", url);
+    }
+  }
+
+  /** Copies the link to the clipboard; resolves to a sentence for the page to show. */
+  async copyLink() {
+    this.update();
+    const link = this.link();
+    try {
+      await navigator.clipboard.writeText(link);
+      return "Link copied.";
+    } catch (error) {
+      // the clipboard needs a secure context and the user's permission
+      console.warn(`dropviz: copying the link failed: ${error.message}`);
+      return "Copying failed; copy the address bar instead, which holds the same link.";
+    }
+  }
+}
