@@ -254,7 +254,7 @@ async function controlRun(action) {
   } catch (error) {
     if (noteMissingRun(runId, error)) {
       form.showErrors(`The ${action} request for run ${runId} failed.`, [
-        "The server has no run with this id: it forgets runs when it restarts. Create a new run.",
+        "The server has no run with this id: it was deleted, or this server keeps its runs in another state folder. Create a new run.",
       ]);
       stream.close();
       return;
@@ -295,7 +295,7 @@ async function initialize() {
     } catch (error) {
       if (error.status === 404) {
         form.showErrors(`Opening run ${runId} from the address failed.`, [
-          "The server has no run with this id: it forgets runs when it restarts. Create a new run.",
+          "The server has no run with this id: it was deleted, or this server keeps its runs in another state folder. Create a new run.",
         ]);
       } else {
         form.showApiError(`Opening run ${runId} from the address failed.`, error);

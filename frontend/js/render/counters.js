@@ -49,7 +49,7 @@ export class CountersView {
     // the detail line takes what does not fit next to the status word, such as the diverged step
     let detail = "";
     if (missing) {
-      detail = "the server has no run with this id, as after a restart; create a new run";
+      detail = "the server has no run with this id (deleted, or another state folder); create a new run";
     } else if (run.status === "diverged" && run.diverged_step !== null && run.diverged_step !== undefined) {
       detail = `at step ${run.diverged_step.toLocaleString("en-US")}`;
     } else if (run.status === "interrupted") {
