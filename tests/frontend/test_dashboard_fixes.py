@@ -223,7 +223,7 @@ def test_forgotten_run_shows_not_found(
             )
             sync_api.expect(page.locator("#counter-status")).to_have_text("not found")
             sync_api.expect(page.locator("#counter-status-detail")).to_contain_text(
-                "restart"
+                "another state folder"
             )
             for button in [
                 "#button-start",
