@@ -78,7 +78,7 @@ export class Store {
   /** Forgets the current run and everything streamed for it. */
   clearRun() {
     this.run = null;
-    this.runMissing = false; // the server answered 404 for the run, as after a restart
+    this.runMissing = false; // the server returned 404 for the run: deleted, or another state folder
     this.layerSizes = null;
     this.inputShape = null;
     this.weights = null; // per weight layer, (n_l, n_{l+1}) row-major
@@ -105,7 +105,7 @@ export class Store {
     this.markDirty(Dirty.COUNTERS, Dirty.CONTROLS, Dirty.NETWORK);
   }
 
-  /** Records that the server no longer knows the run, so nothing can control or stream it. */
+  /** Records that the server has no such run, so nothing can control or stream it. */
   markRunMissing() {
     if (this.run === null || this.runMissing) return;
     this.runMissing = true;

@@ -188,7 +188,7 @@ class BackgroundReader(threading.Thread):
 
 
 def raw_handshake(port: int, path: str, receive_buffer: int = 4096) -> socket.socket:
-    """Open a WebSocket with a plain socket that will never read or answer pings."""
+    """Open a WebSocket with a plain socket that will never read or reply to pings."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     sock.connect(("127.0.0.1", port))

@@ -10,7 +10,7 @@ URL fragment (`#token=...`) once and stores it in the cookie (frontend/js/token.
 
 Independently of the token, a state-changing call (any method but GET,
 HEAD and OPTIONS) under /api/ gets 403 when a browser marks it cross-site
-(`Sec-Fetch-Site: cross-site`). Its body must be JSON, or 415 answers it.
+(`Sec-Fetch-Site: cross-site`). Its body must be JSON, else the response is 415.
 So a form or `text/plain` post, which a foreign page can send without a
 CORS preflight, never reaches a handler. Routes that take another body
 type check it themselves.

@@ -126,7 +126,7 @@ def import_run(
     step_count, remainder = divmod(len(records), layout.record_bytes)
     if remainder or step_count > run.trainer.total_steps:
         raise ArchiveError(
-            f"steps.bin holds {len(records)} bytes of records, not a whole number "
+            f"steps.bin contains {len(records)} bytes of records, not a whole number "
             f"of {layout.record_bytes}-byte records up to {run.trainer.total_steps}"
         )
 

@@ -1,4 +1,4 @@
-"""What a run records while it trains, and when it writes a checkpoint.
+"""The recorder of a training run: its steps, epochs, state and checkpoints.
 
 The run calls these methods from its training thread, under its state lock.
 Each one encodes what it needs and queues it for the storage writer, so no

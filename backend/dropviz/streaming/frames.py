@@ -183,7 +183,7 @@ def encode_packed_steps(
 ) -> bytes:
     """Encode a steps frame from its step table and masks, already packed.
 
-    `step_table` holds `step_count` records of `step_table_row`, and
+    `step_table` contains `step_count` records of `step_table_row`, and
     `packed_masks` each step's `pack_masks` output, in step order.
     """
     if step_count < 1:
@@ -196,7 +196,7 @@ def encode_packed_steps(
     layer_count = len(weight_deltas)
     if layer_count > MAX_WEIGHT_LAYERS:
         raise ValueError(
-            f"a frame holds at most {MAX_WEIGHT_LAYERS} weight layers, "
+            f"a frame carries at most {MAX_WEIGHT_LAYERS} weight layers, "
             f"got {layer_count}"
         )
     if delta_layers is None:

@@ -319,7 +319,7 @@ class StreamHub:
             if client in self._clients:
                 self._clients.remove(client)
             if not self._clients:
-                self._open = None  # nobody will take these steps
+                self._open = None  # no client remains to take these steps
             self._acked.notify_all()
 
     def handle_message(self, client: ClientQueue, message: ClientMessage) -> None:

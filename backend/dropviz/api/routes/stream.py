@@ -50,7 +50,7 @@ _UVICORN_SEND_AFTER_CLOSE = "after sending 'websocket.close'"
 
 
 def _is_closed_connection_error(exc: BaseException) -> bool:
-    """Return whether `exc` only says that the connection is already closing.
+    """Return whether `exc` only reports that the connection is already closing.
 
     Starlette turns the server's OSError into WebSocketDisconnect(1006) and
     raises WebSocketDisconnected (a RuntimeError) for a send after a close.
