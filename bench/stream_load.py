@@ -80,6 +80,8 @@ def mnist_shaped_dataset(seed: int) -> Any:
         y_test=labels[TRAIN_SIZE:].astype(np.int64),
         class_names=tuple(str(k) for k in range(10)),
         input_shape=(28, 28),
+        train_index=np.arange(TRAIN_SIZE),
+        test_index=np.arange(TRAIN_SIZE, count),
     )
 
 
