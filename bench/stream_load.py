@@ -28,10 +28,12 @@ import base64
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,7 +98,16 @@ def serve(port: int, batch_size: int) -> None:
     from dropviz.server import run_server
     from dropviz.training.config import TrainConfig
 
-    settings = Settings(host="127.0.0.1", port=port, log_level="warning")
+    # A state folder of its own, so that runs of earlier sessions stay out,
+    # and room for the 20 viewers of one run.
+    state_dir = tempfile.mkdtemp(prefix="dropviz-bench-")
+    settings = Settings(
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        state_dir=Path(state_dir),
+        max_clients_per_run=max(VIEWER_COUNTS) + 1,
+    )
     app = create_app(settings)
     config = TrainConfig(
         hidden_sizes=HIDDEN_SIZES, batch_size=batch_size, epochs=10_000
@@ -107,6 +118,7 @@ def serve(port: int, batch_size: int) -> None:
         return {
             "steps": run.trainer.step_count,
             "merges": run.hub.merges,
+            "seals": run.hub.seals,
             "publish_seconds": run.hub.publish_seconds,
         }
 
@@ -124,7 +136,10 @@ def serve(port: int, batch_size: int) -> None:
                 time.sleep(0.1)
 
     threading.Thread(target=announce, daemon=True).start()
-    run_server(app, settings)
+    try:
+        run_server(app, settings)
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 # viewer process ----------------------------------------------------------------
@@ -305,6 +320,7 @@ class Bench:
             "server_cpu_cores": (cpu_after - cpu_before) / elapsed,
             "trainer_cpu_ms_per_step": 1e3 * trainer_seconds / max(steps, 1),
             "merges_per_step": (after["merges"] - before["merges"]) / max(steps, 1),
+            "seals_per_second": (after["seals"] - before["seals"]) / elapsed,
             "publish_us_per_step": 1e6
             * (after["publish_seconds"] - before["publish_seconds"])
             / max(steps, 1),

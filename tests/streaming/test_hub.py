@@ -44,14 +44,47 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     event_loop.close()
 
 
+class Training:
+    """A trainer that publishes every step to a hub, as a run's worker does."""
+
+    def __init__(self, max_merge_steps: int = 1000) -> None:
+        self.trainer = Trainer(CONFIG)
+        self.lock = threading.RLock()
+        self.hub = StreamHub(
+            "test",
+            CONFIG.mask_scope,
+            max_merge_steps,
+            layer_count=3,
+            parameters=self.parameters,
+            parameters_lock=self.lock,
+        )
+        self.records: list[StepRecord] = []
+        self.history = [self.weights()]  # weights after 0, 1, 2, ... steps
+
+    def parameters(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        return self.trainer.params.weights, self.trainer.params.biases
+
+    def weights(self) -> list[np.ndarray]:
+        return [w.copy() for w in self.trainer.params.weights]
+
+    def add_client(
+        self, loop: asyncio.AbstractEventLoop, options: ClientOptions = DEFAULTS
+    ) -> ClientQueue:
+        with self.lock:  # the run holds its state lock from snapshot to here
+            return self.hub.add_client(loop, options, self.trainer.step_count)
+
+    def step(self, count: int = 1) -> None:
+        for _ in range(count):
+            with self.lock:
+                record = self.trainer.step()
+                self.records.append(record)
+                self.hub.publish_step(record)
+            self.history.append(self.weights())
+
+
 @pytest.fixture
-def records() -> list[StepRecord]:
-    trainer = Trainer(CONFIG)
-    return [trainer.step() for _ in range(60)]
-
-
-def _hub(max_merge_steps: int = 1000) -> StreamHub:
-    return StreamHub("test", CONFIG.mask_scope, max_merge_steps, layer_count=3)
+def training() -> Training:
+    return Training()
 
 
 def _decode(hub: StreamHub, client: ClientQueue, batch: Batch) -> frames.StepsFrame:
@@ -67,18 +100,10 @@ def _decode(hub: StreamHub, client: ClientQueue, batch: Batch) -> frames.StepsFr
     return frames.decode_steps(messages[0], LAYER_SIZES)
 
 
-def _exact_sum(records: list[StepRecord], layer: int) -> np.ndarray:
-    total = np.zeros(records[0].weight_deltas[layer].shape, np.float64)
-    for record in records:
-        total += record.weight_deltas[layer]
-    return total
-
-
-def test_slow_client_receives_exact_merged_frame(loop, records) -> None:
-    hub = _hub()
-    client = hub.add_client(loop, DEFAULTS, next_step=0)
-    for record in records[:7]:
-        hub.publish_step(record)
+def test_slow_client_receives_exact_merged_frame(loop, training) -> None:
+    hub = training.hub
+    client = training.add_client(loop)
+    training.step(7)
     hub.publish_event({"type": "epoch", "epoch": 0})
 
     batch = hub.take(client, steps_due=True)
@@ -87,20 +112,101 @@ def test_slow_client_receives_exact_merged_frame(loop, records) -> None:
     assert decoded.first_step == 0
     assert decoded.step_count == 7
     for layer in range(3):
-        expected = np.zeros_like(records[0].weight_deltas[layer])
-        for record in records[:7]:
-            expected += record.weight_deltas[layer]  # the order the hub adds in
+        # One float32 subtraction of the weights before and after.
+        expected = training.history[7][layer] - training.history[0][layer]
         assert np.array_equal(decoded.weight_deltas[layer], expected)
-    for step_masks, record in zip(decoded.masks, records[:7], strict=True):
+    for step_masks, record in zip(decoded.masks, training.records, strict=True):
         for got, want in zip(step_masks, record.masks, strict=True):
             assert np.array_equal(got, want)
 
 
-def test_keeping_up_clients_share_one_encoding(loop, records) -> None:
-    hub = _hub()
-    first = hub.add_client(loop, DEFAULTS, 0)
-    second = hub.add_client(loop, DEFAULTS, 0)
-    hub.publish_step(records[0])
+def test_single_step_deltas_are_zero_outside_the_sub_network(loop, training) -> None:
+    client = training.add_client(loop)
+    moved_steps = 0
+    for _ in range(10):
+        training.step()
+        decoded = _decode(training.hub, client, training.hub.take(client, True))
+        masks = training.records[-1].masks  # input, hidden 1, hidden 2
+        moved = False
+        for layer in range(3):
+            kept_in = masks[layer]
+            kept_out = masks[layer + 1] if layer + 1 < len(masks) else None
+            outside = ~kept_in[:, None]
+            if kept_out is not None:
+                outside = outside | ~kept_out[None, :]
+            outside = np.broadcast_to(outside, decoded.weight_deltas[layer].shape)
+            assert np.all(decoded.weight_deltas[layer][outside] == 0.0)
+            moved |= bool(np.any(decoded.weight_deltas[layer][~outside] != 0.0))
+        moved_steps += moved
+    # A step whose sub-network lost every unit of a layer moves no weight.
+    assert moved_steps >= 5
+
+
+def test_client_copy_follows_server_weights(loop, training) -> None:
+    """Snapshot plus every frame's deltas gives the server's weights.
+
+    Each delta is one float32 subtraction, exact whenever the two values are
+    within a factor of two of each other (Sterbenz), so the copy drifts by at
+    most a few units in the last place over many frames.
+    """
+    rng = np.random.default_rng(1)
+    client = training.add_client(loop)
+    copy = training.weights()
+    for _ in range(60):
+        training.step()
+        if rng.random() < 0.4:
+            batch = training.hub.take(client, steps_due=True)
+            if batch.segment is not None:
+                decoded = _decode(training.hub, client, batch)
+                for layer in range(3):
+                    copy[layer] += decoded.weight_deltas[layer]
+    decoded = _decode(training.hub, client, training.hub.take(client, True))
+    for layer in range(3):
+        copy[layer] += decoded.weight_deltas[layer]
+        np.testing.assert_array_max_ulp(copy[layer], training.history[-1][layer], 4)
+
+
+def test_seal_waits_for_training_to_release_parameters(loop, training) -> None:
+    hub = training.hub
+    client = training.add_client(loop)
+    training.step(2)
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold_parameters() -> None:
+        with training.lock:  # as the training thread does during a step
+            holding.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold_parameters)
+    holder.start()
+    assert holding.wait(5)
+    batch = hub.take(client, steps_due=True)
+    assert batch.segment is None
+    assert batch.seal_pending and batch.steps_waiting
+    release.set()
+    holder.join()
+
+    training.step()  # the training thread seals at its next publish
+    decoded = _decode(hub, client, hub.take(client, steps_due=True))
+    assert (decoded.first_step, decoded.step_count) == (0, 3)
+    expected = training.history[3][1] - training.history[0][1]
+    assert np.array_equal(decoded.weight_deltas[1], expected)
+
+
+def test_paused_training_lets_the_sender_seal(loop, training) -> None:
+    client = training.add_client(loop)
+    training.step(3)
+    batch = training.hub.take(client, steps_due=True)
+    assert not batch.seal_pending
+    assert batch.segment is not None and batch.segment.step_count == 3
+
+
+def test_keeping_up_clients_share_one_encoding(loop, training) -> None:
+    hub = training.hub
+    first = training.add_client(loop)
+    second = training.add_client(loop)
+    training.step()
     a = hub.take(first, steps_due=True)
     b = hub.take(second, steps_due=True)
     assert a.segment is b.segment
@@ -109,26 +215,30 @@ def test_keeping_up_clients_share_one_encoding(loop, records) -> None:
     assert a.segment.messages(*args)[0] is b.segment.messages(*args)[0]
 
 
-def test_merged_backlog_leaves_shared_payload_untouched(loop, records) -> None:
-    hub = _hub()
-    fast = hub.add_client(loop, DEFAULTS, 0)
-    slow = hub.add_client(loop, DEFAULTS, 0)
-    original = records[0].weight_deltas[0].copy()
-    hub.publish_step(records[0])
-    hub.take(fast, steps_due=True)  # seals step 0 into both backlogs
-    hub.publish_step(records[1])
+def test_merged_backlog_leaves_shared_segment_untouched(loop, training) -> None:
+    hub = training.hub
+    fast = training.add_client(loop)
+    slow = training.add_client(loop)
+    training.step()
+    shared = hub.take(fast, steps_due=True).segment  # step 0, in both backlogs
+    assert shared is not None
+    original = shared.weight_deltas[0].copy()
+    training.step()
     hub.take(fast, steps_due=True)  # seals step 1: slow's backlog becomes 0..1
-    assert np.array_equal(records[0].weight_deltas[0], original)
+    assert np.array_equal(shared.weight_deltas[0], original)
     decoded = _decode(hub, slow, hub.take(slow, steps_due=True))
     assert decoded.step_count == 2
+    expected = training.history[2][0] - training.history[0][0]
+    assert np.allclose(decoded.weight_deltas[0], expected, rtol=0, atol=1e-7)
 
 
-def test_client_past_merge_limit_is_closed(loop, records) -> None:
-    hub = _hub(max_merge_steps=3)
-    fast = hub.add_client(loop, DEFAULTS, 0)
-    slow = hub.add_client(loop, DEFAULTS, 0)
-    for record in records[:5]:
-        hub.publish_step(record)
+def test_client_past_merge_limit_is_closed(loop) -> None:
+    training = Training(max_merge_steps=3)
+    hub = training.hub
+    fast = training.add_client(loop)
+    slow = training.add_client(loop)
+    for _ in range(5):
+        training.step()
         hub.take(fast, steps_due=True)
     batch = hub.take(slow, steps_due=True)
     assert batch.close is not None
@@ -136,11 +246,11 @@ def test_client_past_merge_limit_is_closed(loop, records) -> None:
     assert batch.segment is None
 
 
-def test_open_segment_past_merge_limit_closes_lone_client(loop, records) -> None:
-    hub = _hub(max_merge_steps=3)
-    client = hub.add_client(loop, DEFAULTS, 0)
-    for record in records[:7]:
-        hub.publish_step(record)
+def test_open_segment_past_merge_limit_closes_lone_client(loop) -> None:
+    training = Training(max_merge_steps=3)
+    hub = training.hub
+    client = training.add_client(loop)
+    training.step(7)
     batch = hub.take(client, steps_due=True)
     assert batch.close is not None
     assert batch.close.code == CLOSE_TRY_AGAIN_LATER
@@ -148,13 +258,13 @@ def test_open_segment_past_merge_limit_closes_lone_client(loop, records) -> None
 
 @pytest.mark.parametrize("lagging_count", [1, 20])
 def test_merge_cost_per_step_independent_of_clients(
-    loop, records, lagging_count: int
+    loop, training, lagging_count: int
 ) -> None:
-    hub = _hub()
-    fast = hub.add_client(loop, DEFAULTS, 0)
-    lagging = [hub.add_client(loop, DEFAULTS, 0) for _ in range(lagging_count)]
-    for record in records[:50]:
-        hub.publish_step(record)
+    hub = training.hub
+    fast = training.add_client(loop)
+    lagging = [training.add_client(loop) for _ in range(lagging_count)]
+    for _ in range(50):
+        training.step()
         hub.take(fast, steps_due=True)
     # The fast client seals every step; every lagging client shares one
     # backlog, so each seal costs one merge however many clients lag.
@@ -165,16 +275,16 @@ def test_merge_cost_per_step_independent_of_clients(
         assert hub.take(client, steps_due=True).segment is first
 
 
-def test_distinct_backlogs_merge_once_each(loop, records) -> None:
-    hub = _hub()
-    fast = hub.add_client(loop, DEFAULTS, 0)
-    early = [hub.add_client(loop, DEFAULTS, 0) for _ in range(3)]
-    late = [hub.add_client(loop, DEFAULTS, 0) for _ in range(3)]
-    hub.publish_step(records[0])
+def test_distinct_backlogs_merge_once_each(loop, training) -> None:
+    hub = training.hub
+    fast = training.add_client(loop)
+    early = [training.add_client(loop) for _ in range(3)]
+    late = [training.add_client(loop) for _ in range(3)]
+    training.step()
     for client in [fast, *early]:
         hub.take(client, steps_due=True)  # late clients keep step 0 as backlog
     merges_before = hub.merges
-    hub.publish_step(records[1])
+    training.step()
     hub.take(fast, steps_due=True)
     # Early clients had no backlog; the late ones share one: a single merge.
     assert hub.merges - merges_before == 1
@@ -182,13 +292,13 @@ def test_distinct_backlogs_merge_once_each(loop, records) -> None:
     assert len(segments) == 1
 
 
-def test_frames_cover_every_step_once_under_random_takes(loop, records) -> None:
+def test_frames_cover_every_step_once_under_random_takes(loop, training) -> None:
     rng = np.random.default_rng(0)
-    hub = _hub()
-    clients = [hub.add_client(loop, DEFAULTS, 0) for _ in range(5)]
+    hub = training.hub
+    clients = [training.add_client(loop) for _ in range(5)]
     covered: list[list[frames.StepsFrame]] = [[] for _ in clients]
-    for record in records:
-        hub.publish_step(record)
+    for _ in range(60):
+        training.step()
         for index, client in enumerate(clients):
             if rng.random() < 0.3:
                 batch = hub.take(client, steps_due=True)
@@ -203,22 +313,25 @@ def test_frames_cover_every_step_once_under_random_takes(loop, records) -> None:
         steps = [
             step for f in client_frames for step in range(f.first_step, f.last_step + 1)
         ]
-        assert steps == list(range(len(records)))
+        assert steps == list(range(60))
         for layer in range(3):
             total = sum(
                 f.weight_deltas[layer].astype(np.float64) for f in client_frames
             )
-            # float32 additions in another grouping than the float64 reference
-            assert np.allclose(total, _exact_sum(records, layer), rtol=0, atol=1e-6)
+            change = training.history[60][layer].astype(np.float64) - training.history[
+                0
+            ][layer].astype(np.float64)
+            # float32 rounding of each frame's subtraction and of backlog sums
+            assert np.allclose(total, change, rtol=0, atol=1e-6)
 
 
-def test_event_waits_for_steps_it_follows(loop, records) -> None:
-    hub = _hub()
-    fast = hub.add_client(loop, DEFAULTS, 0)
-    slow = hub.add_client(loop, DEFAULTS, 0)
-    hub.publish_step(records[0])
+def test_event_waits_for_steps_it_follows(loop, training) -> None:
+    hub = training.hub
+    fast = training.add_client(loop)
+    slow = training.add_client(loop)
+    training.step()
     hub.take(fast, steps_due=True)  # slow's backlog: step 0
-    hub.publish_step(records[1])
+    training.step()
     hub.publish_event({"type": "status", "status": "paused"})
     batch = hub.take(slow, steps_due=True)
     assert batch.segment is not None
@@ -226,42 +339,40 @@ def test_event_waits_for_steps_it_follows(loop, records) -> None:
     assert batch.events == ['{"type":"status","status":"paused"}']
 
 
-def test_event_alone_goes_out_before_tick(loop, records) -> None:
-    hub = _hub()
-    client = hub.add_client(loop, DEFAULTS, 0)
+def test_event_alone_goes_out_before_tick(loop, training) -> None:
+    hub = training.hub
+    client = training.add_client(loop)
     hub.publish_event({"type": "status", "status": "running"})
     batch = hub.take(client, steps_due=False)
     assert batch.events == ['{"type":"status","status":"running"}']
     assert batch.segment is None
 
 
-def test_steps_wait_for_tick(loop, records) -> None:
-    hub = _hub()
-    client = hub.add_client(loop, DEFAULTS, 0)
-    hub.publish_step(records[0])
+def test_steps_wait_for_tick(loop, training) -> None:
+    hub = training.hub
+    client = training.add_client(loop)
+    training.step()
     batch = hub.take(client, steps_due=False)
     assert batch.is_empty()
     assert batch.steps_waiting
 
 
-def test_new_client_starts_at_its_snapshot(loop, records) -> None:
-    hub = _hub()
-    first = hub.add_client(loop, DEFAULTS, 0)
-    for record in records[:3]:
-        hub.publish_step(record)
-    second = hub.add_client(loop, DEFAULTS, 3)
-    hub.publish_step(records[3])
+def test_new_client_starts_at_its_snapshot(loop, training) -> None:
+    hub = training.hub
+    first = training.add_client(loop)
+    training.step(3)
+    second = training.add_client(loop)
+    training.step()
     decoded = _decode(hub, second, hub.take(second, steps_due=True))
     assert (decoded.first_step, decoded.step_count) == (3, 1)
     decoded = _decode(hub, first, hub.take(first, steps_due=True))
     assert (decoded.first_step, decoded.step_count) == (0, 4)
 
 
-def test_graceful_close_flushes_steps_and_events(loop, records) -> None:
-    hub = _hub()
-    client = hub.add_client(loop, DEFAULTS, 0)
-    for record in records[:4]:
-        hub.publish_step(record)
+def test_graceful_close_flushes_steps_and_events(loop, training) -> None:
+    hub = training.hub
+    client = training.add_client(loop)
+    training.step(4)
     hub.publish_event({"type": "status", "status": "paused"})
     hub.close_all(CLOSE_GOING_AWAY, "server shutting down")
     batch = hub.take(client, steps_due=False)
@@ -270,9 +381,9 @@ def test_graceful_close_flushes_steps_and_events(loop, records) -> None:
     assert batch.close is not None and batch.close.code == CLOSE_GOING_AWAY
 
 
-def test_options_update_replies_and_resyncs_added_layer(loop, records) -> None:
-    hub = _hub()
-    client = hub.add_client(loop, DEFAULTS, 0)
+def test_options_update_replies_and_resyncs_added_layer(loop, training) -> None:
+    hub = training.hub
+    client = training.add_client(loop)
     hub.handle_message(client, OptionsUpdate({"delta_layers": 0b001}))
     batch = hub.take(client, steps_due=False)
     assert json.loads(batch.replies[0])["delta_layers"] == [0]
@@ -286,32 +397,32 @@ def test_options_update_replies_and_resyncs_added_layer(loop, records) -> None:
     ]
 
 
-def test_float16_and_float32_clients_get_separate_encodings(loop, records) -> None:
-    hub = _hub()
-    half = hub.add_client(loop, DEFAULTS, 0)
-    full = hub.add_client(loop, DEFAULTS, 0)
+def test_float16_and_float32_clients_get_separate_encodings(loop, training) -> None:
+    hub = training.hub
+    half = training.add_client(loop)
+    full = training.add_client(loop)
     hub.handle_message(half, OptionsUpdate({"delta_dtype": "float16"}))
-    hub.publish_step(records[0])
+    training.step()
     a = _decode(hub, half, hub.take(half, steps_due=True))
     b = _decode(hub, full, hub.take(full, steps_due=True))
     assert (a.delta_dtype, b.delta_dtype) == ("float16", "float32")
 
 
-def test_resync_request_reaches_sender(loop) -> None:
-    hub = _hub()
-    client = hub.add_client(loop, DEFAULTS, 0)
+def test_resync_request_reaches_sender(loop, training) -> None:
+    hub = training.hub
+    client = training.add_client(loop)
     hub.handle_message(client, Resync())
     assert hub.take(client, steps_due=True).resync
 
 
-def test_step_locked_wait_needs_ack(loop, records) -> None:
-    hub = _hub()
-    client = hub.add_client(loop, DEFAULTS, 0)
+def test_step_locked_wait_needs_ack(loop, training) -> None:
+    hub = training.hub
+    client = training.add_client(loop)
     hub.handle_message(client, OptionsUpdate({"step_locked": True}))
     halt = threading.Event()
     assert hub.wait_for_acks(0, halt)  # nothing published yet: step 0 may go
 
-    hub.publish_step(records[0])
+    training.step()
     passed = threading.Event()
     waiter = threading.Thread(
         target=lambda: hub.wait_for_acks(1, halt) and passed.set()
@@ -326,11 +437,11 @@ def test_step_locked_wait_needs_ack(loop, records) -> None:
     waiter.join()
 
 
-def test_step_locked_wait_ends_on_halt_and_disconnect(loop, records) -> None:
-    hub = _hub()
-    client = hub.add_client(loop, DEFAULTS, 0)
+def test_step_locked_wait_ends_on_halt_and_disconnect(loop, training) -> None:
+    hub = training.hub
+    client = training.add_client(loop)
     hub.handle_message(client, OptionsUpdate({"step_locked": True}))
-    hub.publish_step(records[0])
+    training.step()
     halt = threading.Event()
     halt.set()
     assert not hub.wait_for_acks(1, halt)
@@ -338,9 +449,9 @@ def test_step_locked_wait_ends_on_halt_and_disconnect(loop, records) -> None:
     assert hub.wait_for_acks(1, threading.Event())
 
 
-def test_unread_option_confirmations_keep_only_latest(loop) -> None:
-    hub = _hub()
-    client = hub.add_client(loop, DEFAULTS, 0)
+def test_unread_option_confirmations_keep_only_latest(loop, training) -> None:
+    hub = training.hub
+    client = training.add_client(loop)
     for rate in (1, 2, 3):
         hub.handle_message(client, OptionsUpdate({"max_frames_per_second": rate}))
     replies = hub.take(client, steps_due=False).replies
@@ -349,11 +460,11 @@ def test_unread_option_confirmations_keep_only_latest(loop) -> None:
 
 
 def test_lag_warning_rate_limited_with_counts(
-    loop, records, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    loop, training, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(hub_module, "LAG_LOG_INTERVAL", 0.0)
-    hub = _hub()
-    client = hub.add_client(loop, DEFAULTS, 0)
+    hub = training.hub
+    client = training.add_client(loop)
     with caplog.at_level(logging.DEBUG, logger="dropviz.streaming.hub"):
         hub.record_frame(client, step_count=1, late=False)
         hub.record_frame(client, step_count=40, late=True)

@@ -98,11 +98,14 @@ class Run:
         stream_scope = (
             "weights" if config.variant == "dropconnect" else config.mask_scope
         )
+        self._state_lock = threading.RLock()  # guards the trainer and the fields below
         self.hub = StreamHub(
             run_id,
             stream_scope,
             max_merge_steps,
             layer_count=len(self.trainer.layer_sizes) - 1,
+            parameters=self._live_parameters,
+            parameters_lock=self._state_lock,
         )
         self.created_at = datetime.now(UTC)
         self.max_steps_per_second = max_steps_per_second
@@ -116,7 +119,6 @@ class Run:
         self.error: str | None = None
         self.evaluations: dict[str, EvaluationJob] = {}  # oldest first
 
-        self._state_lock = threading.RLock()  # guards the trainer and the fields above
         # Threads other than the worker count themselves here while they wait
         # for the state lock, and the worker lets them in between two steps.
         self._lock_waiters = 0
@@ -219,6 +221,11 @@ class Run:
             snapshot = self._encode_snapshot()
             self.hub.restart_client(client, self.trainer.step_count)
             return snapshot
+
+    def _live_parameters(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The trainer's own weight and bias arrays; hold the state lock."""
+        params = self.trainer.params
+        return params.weights, params.biases
 
     def _encode_snapshot(self) -> bytes:
         params = self.trainer.params

@@ -5,19 +5,27 @@ never waits for a client, except for clients in step-locked mode, which hold
 each next step until they acknowledge the previous frame.
 
 Published steps accumulate in one open segment per run: every step's metrics
-and masks and the float32 sum of the deltas. A client that takes steps seals
-the open segment, and the sealed segment is appended to every client's
-backlog. A backlog that already holds steps becomes a new segment with the sum
-of both, computed once per distinct backlog and shared by every client that
-had it. So a published step costs one array sum whatever the number of
-clients, and a seal costs one sum per distinct backlog. Sealed segments never
-change, so each is encoded at most once per (delta dtype, delta layers) pair.
+and masks. A client that takes steps seals the open segment, and the sealed
+segment is appended to every client's backlog. Sealing reads the run's live
+parameters once: the segment's deltas are the parameters now minus a copy
+taken at the previous seal. So publishing a step copies no weight-sized array
+at all, and one seal costs one subtraction and one copy whatever the number of
+steps it covers or clients it serves. A backlog that already holds steps
+becomes a new segment with the sum of both, computed once per distinct
+backlog and shared by every client that had it. Sealed segments never change,
+so each is encoded at most once per (delta dtype, delta layers) pair.
 
-Memory per run: the open segment plus one segment per distinct backlog. Each
-holds one weight-sized sum, 16 bytes of metrics plus the packed masks per
-step, and, once sent, its encoded frame for each option set in use. A client
-whose backlog passes `max_merge_steps` steps is closed with code 1013 and
-reconnects for a fresh snapshot.
+Reading the live parameters needs the lock that the training thread holds
+while a step changes them. The training thread and the run's control methods
+hold it when they call in; a sender on the event loop only tries it without
+blocking, and when training holds it, asks the training thread to seal at its
+next publish instead.
+
+Memory per run: the parameters' copy at the last seal plus one segment per
+distinct backlog. Each segment holds one weight-sized delta, 16 bytes of
+metrics plus the packed masks per step, and, once sent, its encoded frame for
+each option set in use. A client whose backlog passes `max_merge_steps` steps
+is closed with code 1013 and reconnects for a fresh snapshot.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,7 +68,7 @@ LAG_LOG_INTERVAL = 30.0  # seconds between two lag warnings of one run
 
 
 class StepPayload:
-    """One published step, shared read-only by every segment that contains it."""
+    """One published step's metrics and packed masks."""
 
     def __init__(self, record: StepRecord) -> None:
         self.step = record.step
@@ -76,56 +85,38 @@ class StepPayload:
         )
         masks = record.weight_masks if record.weight_masks is not None else record.masks
         self.packed_masks = pack_masks(masks)
-        self.weight_deltas = record.weight_deltas
-        self.bias_deltas = record.bias_deltas
 
 
 class Segment:
-    """Consecutive steps with the float32 sum of their deltas.
+    """Consecutive steps and, once sealed, the float32 change of the parameters.
 
     The step table and the masks are kept packed, as the frame carries them:
     tens of thousands of per-step objects would fragment the heap. The hub's
-    open segment grows under the hub lock. Once sealed, a segment never
-    changes and may be shared by any number of clients.
+    open segment grows under the hub lock and has no deltas yet. Sealing sets
+    them; from then on a segment never changes and may be shared by any number
+    of clients.
     """
 
-    def __init__(
-        self,
-        first_step: int,
-        step_count: int,
-        step_table: bytearray,
-        packed_masks: bytearray,
-        weight_sums: list[np.ndarray],
-        bias_sums: list[np.ndarray],
-        owned: bool,
-    ) -> None:
+    def __init__(self, first_step: int, step_table: bytes, packed_masks: bytes) -> None:
         self.first_step = first_step
-        self.step_count = step_count
-        self.step_table = step_table  # step_table_row records, in step order
-        self.packed_masks = packed_masks  # each step's pack_masks output
-        self.weight_sums = weight_sums
-        self.bias_sums = bias_sums
-        # False while the sums are a record's own arrays, which must stay intact.
-        self._owned = owned
-        self.sealed = False  # set once the hub stops adding steps
+        self.step_count = 1
+        self.step_table = bytearray(step_table)  # step_table_row records, in order
+        self.packed_masks = bytearray(packed_masks)  # each step's pack_masks output
+        self.weight_deltas: list[np.ndarray] = []  # set when sealed
+        self.bias_deltas: list[np.ndarray] = []
+        self.sealed = False
         self._messages: dict[tuple[str, int], list[bytes]] = {}
         self._encode_lock = threading.Lock()
 
     @classmethod
     def of_step(cls, payload: StepPayload) -> Segment:
-        return cls(
-            payload.step,
-            1,
-            bytearray(payload.table_row),
-            bytearray(payload.packed_masks),
-            list(payload.weight_deltas),
-            list(payload.bias_deltas),
-            owned=False,
-        )
+        return cls(payload.step, payload.table_row, payload.packed_masks)
 
     @classmethod
     def concatenate(cls, first: Segment, second: Segment) -> Segment:
-        """Return a new segment covering `first`'s steps, then `second`'s."""
+        """Return a sealed segment covering `first`'s steps, then `second`'s."""
+        if not (first.sealed and second.sealed):
+            raise RuntimeError("only sealed segments can be concatenated")
         if second.first_step != first.end_step:
             raise ValueError(
                 f"segment starting at step {second.first_step} does not follow "
@@ -133,14 +124,14 @@ class Segment:
             )
         segment = cls(
             first.first_step,
-            first.step_count + second.step_count,
             first.step_table + second.step_table,
             first.packed_masks + second.packed_masks,
-            [a + b for a, b in zip(first.weight_sums, second.weight_sums, strict=True)],
-            [a + b for a, b in zip(first.bias_sums, second.bias_sums, strict=True)],
-            owned=True,
         )
-        segment.sealed = True
+        segment.step_count = first.step_count + second.step_count
+        segment.seal(
+            [a + b for a, b in zip(first.weight_deltas, second.weight_deltas, strict=True)],
+            [a + b for a, b in zip(first.bias_deltas, second.bias_deltas, strict=True)],
+        )
         return segment
 
     @property
@@ -157,17 +148,17 @@ class Segment:
                 f"step {payload.step} does not follow steps "
                 f"{self.first_step}..{self.end_step - 1}"
             )
-        if not self._owned:
-            self.weight_sums = [d.copy() for d in self.weight_sums]
-            self.bias_sums = [d.copy() for d in self.bias_sums]
-            self._owned = True
-        for total, delta in zip(self.weight_sums, payload.weight_deltas, strict=True):
-            total += delta
-        for total, delta in zip(self.bias_sums, payload.bias_deltas, strict=True):
-            total += delta
         self.step_table += payload.table_row
         self.packed_masks += payload.packed_masks
         self.step_count += 1
+
+    def seal(self, weight_deltas: list[np.ndarray], bias_deltas: list[np.ndarray]) -> None:
+        """Fix the parameters' change over the covered steps; arrays become ours."""
+        if self.sealed:
+            raise RuntimeError("segment is sealed already")
+        self.weight_deltas = weight_deltas
+        self.bias_deltas = bias_deltas
+        self.sealed = True
 
     def is_encoded(self, delta_dtype: str, delta_layers: int) -> bool:
         return (delta_dtype, delta_layers) in self._messages
@@ -190,8 +181,8 @@ class Segment:
                     self.step_count,
                     self.step_table,
                     self.packed_masks,
-                    self.weight_sums,
-                    self.bias_sums,
+                    self.weight_deltas,
+                    self.bias_deltas,
                     mask_scope,
                     delta_layers=delta_layers,
                     delta_dtype=delta_dtype,
@@ -217,6 +208,9 @@ class Batch:
     close: CloseRequest | None = None
     resync: bool = False  # send a fresh snapshot before anything else
     steps_waiting: bool = False  # steps wait for the client's next frame time
+    # Steps are due but training held the parameters: the training thread
+    # seals them at its next step, or a retry finds the parameters free.
+    seal_pending: bool = False
 
     def is_empty(self) -> bool:
         return not (
@@ -265,23 +259,41 @@ class ClientQueue:
 
 
 class StreamHub:
-    """All clients of one run. Every method is thread-safe."""
+    """All clients of one run. Every method is thread-safe.
+
+    `parameters` returns the run's live weights and biases, which change only
+    while a thread holds `parameters_lock`. `publish_step`, `add_client` and
+    `restart_client` read them, so their callers must hold that lock.
+    """
 
     def __init__(
-        self, run_id: str, mask_scope: str, max_merge_steps: int, layer_count: int
+        self,
+        run_id: str,
+        mask_scope: str,
+        max_merge_steps: int,
+        layer_count: int,
+        parameters: Callable[[], tuple[Sequence[np.ndarray], Sequence[np.ndarray]]],
+        parameters_lock: threading.RLock,
     ) -> None:
         self.run_id = run_id
         self.mask_scope = mask_scope
         self.max_merge_steps = max_merge_steps
         self.layer_count = layer_count
+        self._parameters = parameters
+        self._parameters_lock = parameters_lock
         self._clients: list[ClientQueue] = []
         self._open: Segment | None = None
+        # Weights, then biases, as they were when the open segment began; kept
+        # only while some client watches.
+        self._base: list[np.ndarray] | None = None
+        self._seal_wanted = False  # a sender found training holding the parameters
         self._published = 0  # steps published so far
         self._lock = threading.Lock()
         self._acked = threading.Condition(self._lock)
         self._lag = _LagLog(run_id)
         # Cost counters, read by tests and the benchmark.
-        self.merges = 0  # array sums: one per step added, one per backlog merge
+        self.seals = 0  # subtractions of the base from the live parameters
+        self.merges = 0  # sums of a backlog and a newly sealed segment
         self.publish_seconds = 0.0  # time the training thread spent publishing
 
     @property
@@ -297,7 +309,10 @@ class StreamHub:
         options: ClientOptions,
         next_step: int,
     ) -> ClientQueue:
-        """Register a client whose snapshot was taken after `next_step` steps."""
+        """Register a client whose snapshot was taken after `next_step` steps.
+
+        Hold the parameters lock from the snapshot until this returns.
+        """
         with self._lock:
             self._seal()  # the new client gets no step from before its snapshot
             client = ClientQueue(loop, options, next_step)
@@ -305,7 +320,10 @@ class StreamHub:
             return client
 
     def restart_client(self, client: ClientQueue, next_step: int) -> None:
-        """Drop a client's backlog: it gets a fresh snapshot at `next_step`."""
+        """Drop a client's backlog: it gets a fresh snapshot at `next_step`.
+
+        Hold the parameters lock, as for `add_client`.
+        """
         with self._lock:
             self._seal()
             client.backlog = None
@@ -319,7 +337,10 @@ class StreamHub:
             if client in self._clients:
                 self._clients.remove(client)
             if not self._clients:
-                self._open = None  # no client remains to take these steps
+                # No client remains to take these steps.
+                self._open = None
+                self._base = None
+                self._seal_wanted = False
             self._acked.notify_all()
 
     def handle_message(self, client: ClientQueue, message: ClientMessage) -> None:
@@ -352,6 +373,7 @@ class StreamHub:
     # publishing --------------------------------------------------------------
 
     def publish_step(self, record: StepRecord) -> None:
+        """Add a trained step; call with the parameters lock, after the update."""
         start = time.perf_counter()
         payload = StepPayload(record) if self._clients else None
         with self._lock:
@@ -363,10 +385,12 @@ class StreamHub:
                 self._open = Segment.of_step(payload)
             else:
                 self._open.add(payload)
-                self.merges += 1
-                if self._open.step_count >= self.max_merge_steps:
-                    self._seal()
-            clients = list(self._clients) if new_segment else []
+            sealed = (
+                self._seal_wanted or self._open.step_count >= self.max_merge_steps
+            )
+            if sealed:
+                self._seal()
+            clients = list(self._clients) if new_segment or sealed else []
             self.publish_seconds += time.perf_counter() - start
         for client in clients:
             client.wake()  # each of them now has steps waiting
@@ -404,6 +428,7 @@ class StreamHub:
             client.events = [e for e in client.events if e[0] > client.next_step]
             batch.events = due
             batch.steps_waiting = client.backlog is not None or self._open is not None
+            batch.seal_pending = self._seal_wanted
             if close is not None and not batch.steps_waiting and not client.events:
                 batch.close = close
             if batch.is_empty():
@@ -414,7 +439,7 @@ class StreamHub:
         backlog_end = client.backlog.end_step if client.backlog else client.next_step
         events_need_steps = any(after > backlog_end for after, _ in client.events)
         if client.backlog is None or events_need_steps or flush:
-            self._seal()
+            self._try_seal()
         segment, client.backlog = client.backlog, None
         if segment is not None:
             client.next_step = segment.end_step
@@ -483,12 +508,42 @@ class StreamHub:
             client.acked_next = max(client.acked_next, step + 1)
             self._acked.notify_all()
 
-    def _seal(self) -> None:
-        """Move the open segment into every client's backlog; hold the lock."""
-        segment, self._open = self._open, None
-        if segment is None:
+    def _try_seal(self) -> None:
+        """Seal now if training does not hold the parameters, else at its next step.
+
+        Runs on the event loop, so it never waits for the parameters lock.
+        """
+        if self._open is None:
             return
-        segment.sealed = True
+        if not self._parameters_lock.acquire(blocking=False):
+            self._seal_wanted = True
+            return
+        try:
+            self._seal()
+        finally:
+            self._parameters_lock.release()
+
+    def _seal(self) -> None:
+        """Move the open segment into every client's backlog.
+
+        Hold the hub lock and the parameters lock. The segment's deltas are the
+        live parameters minus the base, which then becomes their copy.
+        """
+        self._seal_wanted = False
+        weights, biases = self._parameters()
+        current = [*weights, *biases]
+        segment, self._open = self._open, None
+        if self._base is None:
+            # The first client: its snapshot already holds every earlier step.
+            self._base = [array.copy() for array in current]
+            return
+        if segment is None:
+            return  # no step since the last seal, so the base is current
+        deltas = [now - before for now, before in zip(current, self._base, strict=True)]
+        for before, now in zip(self._base, current, strict=True):
+            np.copyto(before, now)
+        self.seals += 1
+        segment.seal(deltas[: len(weights)], deltas[len(weights) :])
         merged: dict[Segment, Segment] = {}
         for client in self._clients:
             if client.close is not None and not client.close.flush:

@@ -44,6 +44,10 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter()
 
+# How soon a sender tries again to seal steps that training held back. A
+# running run seals at its next step and wakes the sender before this.
+SEAL_RETRY_SECONDS = 0.005
+
 # uvicorn's error for a send after its keepalive closed the connection; text
 # checked against uvicorn 0.55.0.
 _UVICORN_SEND_AFTER_CLOSE = "after sending 'websocket.close'"
@@ -191,6 +195,10 @@ async def _send_loop(
         batch = run.hub.take(client, steps_due=now >= next_frame_time)
         if batch.is_empty():
             timeout = max(0.0, next_frame_time - now) if batch.steps_waiting else None
+            if batch.seal_pending:
+                # Training seals at its next step and wakes us; a paused or
+                # slow step leaves the parameters free for a retry instead.
+                timeout = max(timeout or 0.0, SEAL_RETRY_SECONDS)
             await client.wait(timeout)
             continue
         if batch.resync:
