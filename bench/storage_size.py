@@ -23,7 +23,8 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from dropviz.runs.manager import RunManager, StoragePolicy
-from dropviz.runs.run import FINAL_STATES, Run
+from dropviz.runs.run import Run
+from dropviz.runs.states import FINAL_STATES
 from dropviz.storage.store import DATABASE_NAME, RunStore
 from dropviz.training.config import TrainConfig
 

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from dropviz.runs.manager import RunLimitError, RunManager, RunNotFoundError
-from dropviz.runs.run import Run, RunStateError, RunStatus
+from dropviz.runs.run import Run
+from dropviz.runs.states import RunStateError, RunStatus
 from dropviz.streaming import frames
 from dropviz.streaming.options import Ack, ClientOptions
 from dropviz.training.config import TrainConfig

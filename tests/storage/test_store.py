@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dropviz.runs.manager import RunManager, StoragePolicy
 from dropviz.runs.restore import restore_runs
-from dropviz.runs.run import RunStatus
+from dropviz.runs.states import RunStatus
 from dropviz.storage.store import RunStore
 from dropviz.storage.writer import StepsItem, StorageWriter
 from dropviz.training.config import TrainConfig

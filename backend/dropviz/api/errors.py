@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from dropviz.datasets.uploads import UploadLimitError, UploadNotFoundError
 from dropviz.runs.history import NotStoredError, StepNotRecordedError
 from dropviz.runs.manager import RunLimitError, RunNotFoundError
-from dropviz.runs.run import RunStateError
+from dropviz.runs.states import RunStateError
 from dropviz.storage.replay import ReplayError
 from dropviz.training.errors import DatasetError
 

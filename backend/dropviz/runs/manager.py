@@ -11,7 +11,8 @@ import threading
 import uuid
 from dataclasses import dataclass
 
-from dropviz.runs.run import Run, RunStatus
+from dropviz.runs.run import Run
+from dropviz.runs.states import RunStatus
 from dropviz.storage.recorder import RunRecorder
 from dropviz.storage.stepfile import StepLayout
 from dropviz.storage.store import RunStore

@@ -17,7 +17,8 @@ import logging
 import time
 
 from dropviz.runs.manager import RunManager, step_layout
-from dropviz.runs.run import Run, RunStatus
+from dropviz.runs.run import Run
+from dropviz.runs.states import RunStatus
 from dropviz.storage.datasets import load_stored_dataset
 from dropviz.storage.replay import ReplayError, nearest_checkpoint, roll_forward
 from dropviz.storage.stepfile import StepFile, StepFileError

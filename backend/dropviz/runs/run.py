@@ -16,15 +16,24 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Set
-from contextlib import contextmanager
+from collections.abc import Set
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
 from dropviz.runs.evaluations import EvaluationJob, EvaluationRequest, start_job
+from dropviz.runs.handoff import HandoffLock
+from dropviz.runs.states import (
+    CHECKPOINT_STATES,
+    FINAL_STATES,
+    RESUMABLE_STATES,
+    RunStateError,
+    RunStatus,
+    epoch_event,
+    epoch_fields,
+    finite_or_none,
+)
 from dropviz.storage.archive import weights_npz
 from dropviz.storage.datasets import dataset_to_npz
 from dropviz.storage.recorder import RunRecorder
@@ -40,40 +49,7 @@ from dropviz.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
-LOCK_HANDOFF_TIMEOUT = 1.0  # seconds the worker waits for others to take the lock
-
-
 MAX_KEPT_EVALUATIONS = 20  # per run; starting one more drops (and cancels) the oldest
-
-
-class RunStatus(StrEnum):
-    CREATED = "created"
-    RUNNING = "running"
-    PAUSED = "paused"
-    FINISHED = "finished"
-    STOPPED = "stopped"
-    DIVERGED = "diverged"
-    INTERRUPTED = "interrupted"  # was running when the server stopped or crashed
-
-
-FINAL_STATES = frozenset({RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.DIVERGED})
-RESUMABLE_STATES = frozenset(
-    {RunStatus.CREATED, RunStatus.PAUSED, RunStatus.INTERRUPTED}
-)
-# States that the run enters with a checkpoint of its exact step.
-CHECKPOINT_STATES = FINAL_STATES | {RunStatus.PAUSED, RunStatus.INTERRUPTED}
-
-
-class RunStateError(Exception):
-    """A control call that the run's current state does not allow."""
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """Map NaN and infinities to None, so that JSON never carries them."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 class Run:
@@ -98,14 +74,15 @@ class Run:
         stream_scope = (
             "weights" if config.variant == "dropconnect" else config.mask_scope
         )
-        self._state_lock = threading.RLock()  # guards the trainer and the fields below
+        # Guards the trainer and the fields below; the worker holds it per step.
+        self._state = HandoffLock()
         self.hub = StreamHub(
             run_id,
             stream_scope,
             max_merge_steps,
             layer_count=len(self.trainer.layer_sizes) - 1,
             parameters=self._live_parameters,
-            parameters_lock=self._state_lock,
+            parameters_lock=self._state.lock,
         )
         self.created_at = datetime.now(UTC)
         self.max_steps_per_second = max_steps_per_second
@@ -121,10 +98,6 @@ class Run:
 
         # Threads other than the worker count themselves here while they wait
         # for the state lock, and the worker lets them in between two steps.
-        self._lock_waiters = 0
-        self._lock_waiters_guard = threading.Lock()
-        self._no_lock_waiters = threading.Event()
-        self._no_lock_waiters.set()
         self._control_lock = threading.Lock()  # serializes start, pause, step and stop
         self._halt = threading.Event()
         self._worker: threading.Thread | None = None
@@ -132,7 +105,7 @@ class Run:
     # control -------------------------------------------------------------
 
     def start(self) -> None:
-        with self._control_lock, self._locked():
+        with self._control_lock, self._state.shared():
             self._require(RESUMABLE_STATES, "start")
             self.error = None
             self._halt.clear()
@@ -152,7 +125,7 @@ class Run:
         Step-locked stream clients do not hold this step back: it is a manual
         control, and they receive it like any other.
         """
-        with self._control_lock, self._locked():
+        with self._control_lock, self._state.shared():
             self._require(RESUMABLE_STATES, "step")
             self._advance()
             if self.status not in FINAL_STATES:
@@ -192,7 +165,7 @@ class Run:
         latest: tuple[float | None, float | None],
     ) -> None:
         """Set the fields of a run rebuilt from storage; its trainer is already set."""
-        with self._state_lock:
+        with self._state.lock:
             self.status = status
             self.created_at = created_at
             self.epochs = list(epochs)
@@ -210,14 +183,14 @@ class Run:
         Both happen under the state lock, between two steps, so the client's
         first steps frame starts exactly at the snapshot's `next_step`.
         """
-        with self._locked():
+        with self._state.shared():
             snapshot = self._encode_snapshot()
             client = self.hub.add_client(loop, options, self.trainer.step_count)
             return snapshot, client
 
     def resnapshot(self, client: ClientQueue) -> bytes:
         """Return a fresh snapshot for `client` and restart its steps from it."""
-        with self._locked():
+        with self._state.shared():
             snapshot = self._encode_snapshot()
             self.hub.restart_client(client, self.trainer.step_count)
             return snapshot
@@ -239,7 +212,7 @@ class Run:
         Returns the network, the steps completed, and the masks of the last
         step when it trained one per-step unit sub-network (else None).
         """
-        with self._locked():
+        with self._state.shared():
             params = self.trainer.params.copy()
             step = self.trainer.step_count
             last = self.last_step
@@ -272,7 +245,7 @@ class Run:
             else (dataset.x_train, dataset.y_train)
         )
         job = EvaluationJob(self.id, step, request)
-        with self._locked():
+        with self._state.shared():
             self.evaluations[job.id] = job
             while len(self.evaluations) > MAX_KEPT_EVALUATIONS:
                 oldest = next(iter(self.evaluations))
@@ -300,12 +273,12 @@ class Run:
 
     def archive_state(self) -> tuple[TrainerState, dict[str, Any], list[EpochMetrics]]:
         """Return the trainer state, summary and epochs, all from one moment."""
-        with self._locked():
+        with self._state.shared():
             return self.trainer.state_dict(), self.summary(), list(self.epochs)
 
     def weights_npz(self) -> tuple[int, bytes]:
         """Return the step count and the current weights as `.npz` bytes."""
-        with self._locked():
+        with self._state.shared():
             params = self.trainer.params.copy()
             step = self.trainer.step_count
         return step, weights_npz(self.trainer.layer_sizes, params)
@@ -317,7 +290,7 @@ class Run:
 
     def summary(self) -> dict[str, Any]:
         """Return the run's state as plain JSON-safe Python values."""
-        with self._locked():
+        with self._state.shared():
             trainer = self.trainer
             last_epoch = self.epochs[-1] if self.epochs else None
             final_accuracy = None
@@ -345,7 +318,7 @@ class Run:
                 "latest": {
                     "batch_loss": finite_or_none(batch_loss),
                     "batch_accuracy": finite_or_none(batch_accuracy),
-                    **_epoch_fields(last_epoch),
+                    **epoch_fields(last_epoch),
                 },
                 "final_test_accuracy": final_accuracy,
                 "diverged_step": self.diverged_step,
@@ -355,8 +328,8 @@ class Run:
             }
 
     def epoch_history(self) -> list[dict[str, Any]]:
-        with self._locked():
-            return [_epoch_event(m) for m in self.epochs]
+        with self._state.shared():
+            return [epoch_event(m) for m in self.epochs]
 
     def stream_meta(self) -> dict[str, Any]:
         summary = self.summary()
@@ -371,29 +344,6 @@ class Run:
         }
 
     # internals ---------------------------------------------------------------
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """Hold the state lock; for every thread but the worker.
-
-        A lock is not fair: the worker would take it back right after each
-        step, and a REST read measured waiting for up to 300 ms. So a waiting
-        thread registers, and the worker steps aside until it got the lock.
-        """
-        with self._lock_waiters_guard:
-            self._lock_waiters += 1
-            self._no_lock_waiters.clear()
-        try:
-            self._state_lock.acquire()
-        finally:
-            with self._lock_waiters_guard:
-                self._lock_waiters -= 1
-                if self._lock_waiters == 0:
-                    self._no_lock_waiters.set()
-        try:
-            yield
-        finally:
-            self._state_lock.release()
 
     def _require(self, allowed: Set[RunStatus], action: str) -> None:
         if self.status not in allowed:
@@ -430,10 +380,10 @@ class Run:
         A run that reached a final state while the worker wound down keeps it.
         """
         with self._control_lock:
-            with self._locked():
+            with self._state.shared():
                 self._require(allowed, action)
             self._join_worker()
-            with self._locked():
+            with self._state.shared():
                 if self.status not in FINAL_STATES:
                     self._set_status(target)
                     logger.info(
@@ -483,7 +433,7 @@ class Run:
 
     def _end_epoch(self, metrics: EpochMetrics) -> None:
         self.epochs.append(metrics)
-        self.hub.publish_event(_epoch_event(metrics))
+        self.hub.publish_event(epoch_event(metrics))
         if self.recorder is not None:
             self.recorder.record_epoch(metrics)
         if self.trainer.done:
@@ -506,8 +456,7 @@ class Run:
                 # Outside the state lock: subscribing and reading go on meanwhile.
                 if not self.hub.wait_for_acks(self.trainer.step_count, self._halt):
                     return
-                self._no_lock_waiters.wait(LOCK_HANDOFF_TIMEOUT)
-                with self._state_lock:
+                with self._state.worker():
                     if self.status != RunStatus.RUNNING:
                         return
                     record = self._step()
@@ -521,7 +470,7 @@ class Run:
                     # weights, so the evaluation (which takes about as long as
                     # a few hundred steps) runs without the lock that reads wait on.
                     metrics = self.trainer.evaluate()
-                    with self._state_lock:
+                    with self._state.lock:
                         self._end_epoch(metrics)
                         if self.status != RunStatus.RUNNING:
                             return
@@ -531,7 +480,7 @@ class Run:
                     self._halt.wait(max(0.0, next_time - time.monotonic()))
         except Exception as exc:
             logger.exception("training failed: run_id=%s", self.id)
-            with self._state_lock:
+            with self._state.lock:
                 self.error = f"{type(exc).__name__}: {exc}"
                 self._set_status(RunStatus.STOPPED)
 
@@ -566,19 +515,3 @@ class Run:
             latest_loss=finite_or_none(latest.loss) if latest else None,
             latest_accuracy=finite_or_none(latest.batch_accuracy) if latest else None,
         )
-
-
-def _epoch_fields(metrics: EpochMetrics | None) -> dict[str, float | None]:
-    names = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
-    if metrics is None:
-        return dict.fromkeys(names)
-    return {name: finite_or_none(getattr(metrics, name)) for name in names}
-
-
-def _epoch_event(metrics: EpochMetrics) -> dict[str, Any]:
-    return {
-        "type": "epoch",
-        "epoch": metrics.epoch,
-        "step": metrics.step,
-        **_epoch_fields(metrics),
-    }

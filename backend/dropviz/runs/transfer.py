@@ -21,7 +21,8 @@ import numpy as np
 
 from dropviz.runs.manager import RunManager, step_layout
 from dropviz.runs.restore import restore_run
-from dropviz.runs.run import Run, RunStatus
+from dropviz.runs.run import Run
+from dropviz.runs.states import RunStatus
 from dropviz.storage.archive import ArchiveError, RunArchive, write_archive
 from dropviz.storage.archive import weights_npz as encode_weights
 from dropviz.storage.recorder import RunRecorder

@@ -35,8 +35,8 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -97,7 +97,12 @@ class Segment:
     of clients.
     """
 
-    def __init__(self, first_step: int, step_table: bytes, packed_masks: bytes) -> None:
+    def __init__(
+        self,
+        first_step: int,
+        step_table: bytes | bytearray,
+        packed_masks: bytes | bytearray,
+    ) -> None:
         self.first_step = first_step
         self.step_count = 1
         self.step_table = bytearray(step_table)  # step_table_row records, in order
@@ -129,7 +134,10 @@ class Segment:
         )
         segment.step_count = first.step_count + second.step_count
         segment.seal(
-            [a + b for a, b in zip(first.weight_deltas, second.weight_deltas, strict=True)],
+            [
+                a + b
+                for a, b in zip(first.weight_deltas, second.weight_deltas, strict=True)
+            ],
             [a + b for a, b in zip(first.bias_deltas, second.bias_deltas, strict=True)],
         )
         return segment
@@ -152,7 +160,9 @@ class Segment:
         self.packed_masks += payload.packed_masks
         self.step_count += 1
 
-    def seal(self, weight_deltas: list[np.ndarray], bias_deltas: list[np.ndarray]) -> None:
+    def seal(
+        self, weight_deltas: list[np.ndarray], bias_deltas: list[np.ndarray]
+    ) -> None:
         """Fix the parameters' change over the covered steps; arrays become ours."""
         if self.sealed:
             raise RuntimeError("segment is sealed already")
@@ -385,9 +395,7 @@ class StreamHub:
                 self._open = Segment.of_step(payload)
             else:
                 self._open.add(payload)
-            sealed = (
-                self._seal_wanted or self._open.step_count >= self.max_merge_steps
-            )
+            sealed = self._seal_wanted or self._open.step_count >= self.max_merge_steps
             if sealed:
                 self._seal()
             clients = list(self._clients) if new_segment or sealed else []
