@@ -2,12 +2,13 @@
 // examples (the run's data for images, the prediction endpoint for single
 // sub-networks) and, for 2-D runs, the decision maps (the prediction endpoint).
 
+import { classColour } from "../render/decisionMap.js";
+import { loadRunData } from "../runData.js";
 import { countExamples, renderGallery } from "./gallery.js";
 import {
-  classColour, drawDecisionMaps, fetchMapPredictions, fetchSubnetworkClasses, GALLERY_SUBNETWORKS, MAP_RESOLUTION,
+  drawDecisionMaps, fetchMapPredictions, fetchSubnetworkClasses, GALLERY_SUBNETWORKS, MAP_RESOLUTION,
   mapK, PREDICT_PATH, predictionEndpointOffered,
 } from "./predictions.js";
-import { loadRunData } from "./runData.js";
 
 const DEFAULT_MAP_K = 50; // sub-networks of the MC map when the evaluation was not MC
 
