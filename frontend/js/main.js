@@ -4,6 +4,7 @@
 import * as api from "./api.js";
 import { FormError, RunForm } from "./controls.js";
 import { CsvUpload } from "./csvUpload.js";
+import { DecisionPanel } from "./decisionPanel.js";
 import { describeUnit, describeWeight } from "./lessons/explain.js";
 import { LessonState } from "./lessons/lessonState.js";
 import { RenderLoop } from "./loop.js";
@@ -106,6 +107,9 @@ const stream = new RunStream(store, { onRunEvent: handleRunEvent });
 let busy = false;
 const replay = new ReplayController(store, document.getElementById("replay"), document.getElementById("replay-heatmap-note"), {
   onChange: () => store.markDirty(Dirty.NETWORK, Dirty.HEATMAP),
+});
+const plane = new DecisionPanel(store, document.getElementById("plane-panel"), {
+  getSource: () => replay.source ?? store,
 });
 const share = new ShareState(document.getElementById("run-form"), {
   getRunId: () => store.run?.id ?? null,
@@ -387,6 +391,6 @@ store.subscribe(() => transfer.setRun(store.run?.id ?? null));
 
 // Exposed for debugging in the browser console; the browser tests also read
 // the weights and the replayed step's weights here.
-window.dropviz = { store, stream, lessons, replay, share };
+window.dropviz = { store, stream, lessons, replay, share, plane };
 
 initialize();

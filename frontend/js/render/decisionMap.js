@@ -12,15 +12,35 @@ export const CLASS_COLOURS = [
 ];
 
 const POINT_RADIUS_PX = 3;
-const TEST_SIDE_PX = 6.4; // a square of about the dot's area
+const TEST_SIDE_PX = 5.4; // a square of about the area of the dot
 // Edge colours that separate a point from the map under it and mark its split.
 const TRAIN_EDGE = "#ffffff";
 const TEST_EDGE = "#1f2329";
+
+/** Returns whether a run's inputs are two plain features, so that its input plane can be drawn. */
+export function isTwoDimensional(run) {
+  return run.input_shape === null && run.layer_sizes[0] === 2;
+}
 
 /** Returns the class colour of `index` as a CSS colour. */
 export function classColour(index) {
   const [r, g, b] = CLASS_COLOURS[index % CLASS_COLOURS.length];
   return `rgb(${r}, ${g}, ${b})`;
+}
+
+/** Returns one legend item per class: a swatch of class `swatchClassName` in its colour, and its name. */
+export function classLegendItems(classCount, classNames, swatchClassName) {
+  const items = [];
+  for (let index = 0; index < classCount; index++) {
+    const item = document.createElement("span");
+    item.className = "legend-item";
+    const swatch = document.createElement("span");
+    swatch.className = swatchClassName;
+    swatch.style.background = classColour(index);
+    item.append(swatch, `class ${classNames?.[index] ?? index}`);
+    items.push(item);
+  }
+  return items;
 }
 
 /** Returns the index of the largest probability; the first one on a tie. */
