@@ -211,7 +211,8 @@ export class SlowMotionView {
     if (frame === null) return;
     for (const map of this.heatmaps.maps()) {
       const deltas = frame.weightDeltas[map.layer];
-      if (deltas === null || map.layout === null) continue;
+      // a map of another run's network, built after the flashed frame, gets no overlay
+      if (deltas === null || map.layout === null || deltas.length !== map.rows * map.columns) continue;
       const [dim, flash] = this.overlaysOf(map.figure);
       const changed = changedCells(deltas, map.rows, map.columns, map.layout);
       let changedCount = 0;
