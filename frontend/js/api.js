@@ -37,8 +37,12 @@ export function describeDetail(detail, nameField = () => null) {
   });
 }
 
-/** Sends a request; `body` is sent as JSON unless `contentType` is given, then as it is. */
-async function request(method, path, body = undefined, contentType = null) {
+/**
+ * Sends a request and returns the Response when its status is 2xx; raises
+ * ApiError otherwise. `body` is sent as JSON unless `contentType` is given,
+ * then as it is.
+ */
+export async function sendRequest(method, path, body = undefined, contentType = null) {
   const options = { method, headers: { Accept: "application/json" } };
   if (body !== undefined) {
     options.headers["Content-Type"] = contentType ?? "application/json";
@@ -51,21 +55,29 @@ async function request(method, path, body = undefined, contentType = null) {
   } catch (error) {
     throw new ApiError(`${method} ${path} failed: the server did not respond (${error.message}).`, 0);
   }
+  if (response.ok) return response;
 
-  if (response.status === 204) return null;
   let payload = null;
   try {
     payload = await response.json();
   } catch {
     payload = null;
   }
-  if (!response.ok) {
-    if (payload !== null && payload.detail !== undefined) {
-      throw new ApiError(describeDetail(payload.detail).join(" "), response.status, payload.detail);
-    }
-    throw new ApiError(`${method} ${path} failed with HTTP ${response.status}.`, response.status);
+  if (payload !== null && payload.detail !== undefined) {
+    throw new ApiError(describeDetail(payload.detail).join(" "), response.status, payload.detail);
   }
-  return payload;
+  throw new ApiError(`${method} ${path} failed with HTTP ${response.status}.`, response.status);
+}
+
+/** Sends a request and returns its JSON body, or null for 204 No Content or a body that is not JSON. */
+async function request(method, path, body = undefined, contentType = null) {
+  const response = await sendRequest(method, path, body, contentType);
+  if (response.status === 204) return null;
+  try {
+    return await response.json();
+  } catch {
+    return null;
+  }
 }
 
 export const getHealth = () => request("GET", "/api/health");
@@ -111,3 +123,17 @@ export const exportUrl = (runId) => `/api/runs/${encodeURIComponent(runId)}/expo
 
 /** Address of the run's current weights as .npz. */
 export const weightsUrl = (runId) => `/api/runs/${encodeURIComponent(runId)}/weights`;
+
+/** Downloads the run's splits as `.npz` bytes (GET /api/runs/{id}/data). */
+export async function getRunData(runId) {
+  const response = await sendRequest("GET", `/api/runs/${encodeURIComponent(runId)}/data`);
+  return response.arrayBuffer();
+}
+
+/**
+ * Predicts with the run's current weights (POST /api/runs/{id}/predict):
+ * weight scaling, MC averaging, single sub-networks and, on request, the
+ * hidden units' activations, on a grid, on given points or on a split.
+ */
+export const predict = (runId, body) =>
+  request("POST", `/api/runs/${encodeURIComponent(runId)}/predict`, body);

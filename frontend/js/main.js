@@ -4,6 +4,7 @@
 import * as api from "./api.js";
 import { FormError, RunForm } from "./controls.js";
 import { CsvUpload } from "./csvUpload.js";
+import { DecisionPanel } from "./decisionPanel.js";
 import { describeUnit, describeWeight } from "./lessons/explain.js";
 import { LessonState } from "./lessons/lessonState.js";
 import { RenderLoop } from "./loop.js";
@@ -13,6 +14,7 @@ import { HeatmapView } from "./render/heatmap.js";
 import { NetworkView, networkNote } from "./render/network.js";
 import { PinnedView } from "./render/pinnedView.js";
 import { RunNotesView } from "./render/runNotes.js";
+import { SlowMotionView } from "./render/slowMotionView.js";
 import { SubnetworkMeterView } from "./render/subnetworkMeterView.js";
 import { Tooltip } from "./render/tooltip.js";
 import { TrainingCountsView } from "./render/trainingCountsView.js";
@@ -21,6 +23,7 @@ import { Dirty, Store, TERMINAL_STATUSES } from "./state.js";
 import { ClassroomMode } from "./classroom.js";
 import { ReplayController } from "./replay/replayController.js";
 import { ShareState } from "./share.js";
+import { SlowMotionPlayer } from "./slowmotion/player.js";
 import { RunTransfer } from "./transfer.js";
 
 const store = new Store();
@@ -107,9 +110,22 @@ let busy = false;
 const replay = new ReplayController(store, document.getElementById("replay"), document.getElementById("replay-heatmap-note"), {
   onChange: () => store.markDirty(Dirty.NETWORK, Dirty.HEATMAP),
 });
+const slowMotion = new SlowMotionPlayer(store, stream, {
+  onChange: () => {
+    slowMotionView.render();
+    store.markDirty(Dirty.NETWORK);
+  },
+});
+const slowMotionView = new SlowMotionView(document.getElementById("slowmo"), slowMotion, {
+  store, network, heatmaps, networkContainer: document.getElementById("network"), onSettingsChange: () => share.update(),
+});
+const plane = new DecisionPanel(store, document.getElementById("plane-panel"), {
+  getSource: () => replay.source ?? slowMotion.source ?? store,
+});
 const share = new ShareState(document.getElementById("run-form"), {
   getRunId: () => store.run?.id ?? null,
   getClassroom: () => classroom.enabled,
+  getSlowMotion: () => (slowMotion.enabled ? slowMotion.phaseSeconds : null),
 });
 
 function setText(element, text) {
@@ -117,12 +133,14 @@ function setText(element, text) {
 }
 
 function renderNetwork() {
-  // while a step is replayed, the views draw it instead of the live store
-  const source = replay.source ?? store;
+  // while a step is replayed or played in slow motion, the view draws it instead of the live store
+  const source = replay.source ?? slowMotion.source ?? store;
   network.render(source, lessons.pinned.weights);
   const lastFrame = source.lastFrame;
-  let stepNote = source === store ? `(step ${lastFrame?.step})` : `(replay: step ${lastFrame.step}, not the latest)`;
-  if (lastFrame === null) {
+  let stepNote = source === store ? `(step ${lastFrame?.step})` : `(replay: step ${lastFrame?.step}, not the latest)`;
+  if (source.slowMotionStep !== undefined) {
+    stepNote = `(slow motion: step ${source.slowMotionStep}, weights before its update)`;
+  } else if (lastFrame === null) {
     stepNote = store.nextStep > 0 ? `(no mask received since connecting at step ${store.nextStep})` : "(no step yet)";
   }
   setText(networkNotes.step, stepNote);
@@ -146,7 +164,10 @@ new RenderLoop(store, {
   [Dirty.CONTROLS]: () => form.updateButtons(store.runMissing ? null : (store.run?.status ?? null), busy),
   [Dirty.NETWORK]: { render: renderNetwork, expensive: true },
   [Dirty.HEATMAP]: {
-    render: () => heatmaps.render(replay.source ?? store, replay.source ? replay.heatmapHistory : lessons.history),
+    render: () => {
+      heatmaps.render(replay.source ?? store, replay.source ? replay.heatmapHistory : lessons.history);
+      slowMotionView.placeFlash(); // the overlays follow the maps' layout
+    },
     expensive: true,
   },
   [Dirty.STEP_CHART]: () => drawStepLossChart(charts.stepLoss, store),
@@ -371,6 +392,7 @@ const classroom = new ClassroomMode(
   { onChange: () => share.update() },
 );
 if (share.initialClassroom) classroom.set(true);
+if (share.initialSlowMotion !== null) slowMotionView.enable(share.initialSlowMotion);
 document.getElementById("copy-link").addEventListener("click", async () => {
   setText(toolsStatus, await share.copyLink());
 }, { passive: true });
@@ -387,6 +409,6 @@ store.subscribe(() => transfer.setRun(store.run?.id ?? null));
 
 // Exposed for debugging in the browser console; the browser tests also read
 // the weights and the replayed step's weights here.
-window.dropviz = { store, stream, lessons, replay, share };
+window.dropviz = { store, stream, lessons, replay, share, plane, slowMotion };
 
 initialize();

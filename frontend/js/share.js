@@ -1,23 +1,32 @@
 // Shareable page state in the URL fragment: every named field of the run
 // form (seed and speed included) under its own name, `run=<id>` for the open
-// run and `classroom=1` for classroom mode. Opening such a link fills the
+// run, `classroom=1` for classroom mode and `slowmo=<seconds per phase>` for
+// slow motion. Opening such a link fills the
 // form, so New run creates a run with the same config, and with the same
 // seed that run draws the same masks. The fragment never reaches the server,
 // and token.js removes `token=` from it before this module reads it.
 
 const RUN_KEY = "run";
 const CLASSROOM_KEY = "classroom";
+const SLOW_MOTION_KEY = "slowmo";
+const PAGE_KEYS = new Set([RUN_KEY, CLASSROOM_KEY, SLOW_MOTION_KEY, "token"]); // keys that name no form field
 
-/** Reads the fragment into { runId, classroom, fields }, where `fields` maps form field names to raw values. */
+/**
+ * Reads the fragment into { runId, classroom, slowMotion, fields }. `fields`
+ * maps form field names to raw values. `slowMotion` is the seconds per phase,
+ * or null when slow motion is off or its value is not a number.
+ */
 export function readFragment(hash = window.location.hash) {
   const parameters = new URLSearchParams(hash.replace(/^#/, ""));
   const fields = new Map();
   for (const [key, value] of parameters) {
-    if (key !== RUN_KEY && key !== CLASSROOM_KEY && key !== "token") fields.set(key, value);
+    if (!PAGE_KEYS.has(key)) fields.set(key, value);
   }
+  const slowMotion = parameters.has(SLOW_MOTION_KEY) ? Number(parameters.get(SLOW_MOTION_KEY)) : NaN;
   return {
     runId: parameters.get(RUN_KEY),
     classroom: parameters.get(CLASSROOM_KEY) === "1",
+    slowMotion: Number.isFinite(slowMotion) ? slowMotion : null,
     fields,
   };
 }
@@ -25,16 +34,19 @@ export function readFragment(hash = window.location.hash) {
 export class ShareState {
   /**
    * `form` is the run form element; `getRunId()` returns the open run's id
-   * or null; `getClassroom()` whether classroom mode is on.
+   * or null; `getClassroom()` whether classroom mode is on; `getSlowMotion()`
+   * the seconds per slow-motion phase, or null while slow motion is off.
    */
-  constructor(form, { getRunId, getClassroom }) {
+  constructor(form, { getRunId, getClassroom, getSlowMotion = () => null }) {
     this.form = form;
     this.getRunId = getRunId;
     this.getClassroom = getClassroom;
+    this.getSlowMotion = getSlowMotion;
     const initial = readFragment();
     this.initialRunId = initial.runId;
     this.initialFields = initial.fields;
     this.initialClassroom = initial.classroom;
+    this.initialSlowMotion = initial.slowMotion;
     const update = () => this.update();
     form.addEventListener("input", update, { passive: true });
     form.addEventListener("change", update, { passive: true });
@@ -74,6 +86,8 @@ export class ShareState {
       parameters.set(field.name, value);
     }
     if (this.getClassroom()) parameters.set(CLASSROOM_KEY, "1");
+    const slowMotion = this.getSlowMotion();
+    if (slowMotion !== null) parameters.set(SLOW_MOTION_KEY, String(slowMotion));
     return parameters;
   }
 

@@ -1,5 +1,9 @@
 // WebSocket client for `/ws/runs/{run_id}`: connects, reconnects with
 // exponential backoff and decodes every message into the store. It never draws.
+// It also sends client messages (docs/protocol.md, "Client messages"): the
+// options, again after every reconnect, and acknowledgements for step-locked
+// mode. A steps gate, when set, receives decoded steps frames in place of the
+// store and applies them later, as slow motion does.
 
 import { decodeSnapshot, decodeSteps, FRAME_SNAPSHOT, readFrameType } from "./protocol.js";
 
@@ -30,6 +34,45 @@ export class RunStream {
     this.runId = null;
     this.backoffMs = INITIAL_BACKOFF_MS;
     this.reconnectTimer = null;
+    this.options = {}; // client options sent on every connection
+    this.stepsGate = null; // { receive(frame) }, or null to apply frames on arrival
+  }
+
+  /** Changes client options such as { step_locked: true }; they last across reconnects and runs. */
+  setOptions(options) {
+    Object.assign(this.options, options);
+    this.send({ type: "options", ...options });
+  }
+
+  /** Acknowledges the steps up to `step`, the last step of a received frame, for step-locked mode. */
+  acknowledge(step) {
+    this.send({ type: "ack", step });
+  }
+
+  /** Sends a client message if the connection is open; a closed one gets the options again when it reopens. */
+  send(message) {
+    if (this.socket !== null && this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  /**
+   * Routes decoded steps frames to `gate.receive(frame)`, which must pass
+   * them on to applySteps in order; null applies them on arrival again.
+   */
+  setStepsGate(gate) {
+    this.stepsGate = gate;
+  }
+
+  /**
+   * Applies a steps frame to the store. A frame that does not continue the
+   * store's steps leaves the weights unknown, so it starts a resync and
+   * returns false.
+   */
+  applySteps(frame) {
+    if (this.store.applySteps(frame)) return true;
+    const reason = `Steps frame starts at step ${frame.firstStep}, expected ${this.store.nextStep}.`;
+    console.error(`dropviz: invalid frame for run ${this.runId}: ${reason}`);
+    this.resync(reason);
+    return false;
   }
 
   /** Connects to a run's stream, closing any previous connection first. */
@@ -64,6 +107,7 @@ export class RunStream {
       if (this.socket !== socket) return;
       this.backoffMs = INITIAL_BACKOFF_MS;
       this.store.setConnection("open", "live");
+      if (Object.keys(this.options).length > 0) socket.send(JSON.stringify({ type: "options", ...this.options }));
     });
     socket.addEventListener("message", (event) => {
       if (this.socket !== socket) return;
@@ -90,11 +134,11 @@ export class RunStream {
         throw new Error("Received a steps frame before the snapshot.");
       }
       const frame = decodeSteps(data, this.store.layerSizes);
-      if (!this.store.applySteps(frame)) {
-        throw new Error(
-          `Steps frame starts at step ${frame.firstStep}, expected ${this.store.nextStep}.`,
-        );
+      if (this.stepsGate !== null) {
+        this.stepsGate.receive(frame);
+        return;
       }
+      this.applySteps(frame);
     } catch (error) {
       // A frame we cannot apply leaves the client's weights unknown, so start
       // over from a fresh snapshot rather than draw wrong numbers.

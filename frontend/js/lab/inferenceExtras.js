@@ -2,20 +2,17 @@
 // examples (the run's data for images, the prediction endpoint for single
 // sub-networks) and, for 2-D runs, the decision maps (the prediction endpoint).
 
+import { classLegendItems, isTwoDimensional } from "../render/decisionMap.js";
+import { loadRunData } from "../runData.js";
 import { countExamples, renderGallery } from "./gallery.js";
 import {
-  classColour, drawDecisionMaps, fetchMapPredictions, fetchSubnetworkClasses, GALLERY_SUBNETWORKS, MAP_RESOLUTION,
+  drawDecisionMaps, fetchMapPredictions, fetchSubnetworkClasses, GALLERY_SUBNETWORKS, MAP_RESOLUTION,
   mapK, PREDICT_PATH, predictionEndpointOffered,
 } from "./predictions.js";
-import { loadRunData } from "./runData.js";
 
 const DEFAULT_MAP_K = 50; // sub-networks of the MC map when the evaluation was not MC
 
 const byId = (id) => document.getElementById(id);
-
-function isTwoDimensional(run) {
-  return run.input_shape === null && run.layer_sizes[0] === 2;
-}
 
 /** Returns the MC size and seed of the maps; the gallery's sub-networks use only the seed. */
 function mcSettings(result) {
@@ -181,16 +178,7 @@ export class ExtraViews {
 
   renderMapLegend(classCount, classNames) {
     const legend = byId("maps-legend");
-    const items = [];
-    for (let index = 0; index < classCount; index++) {
-      const item = document.createElement("span");
-      item.className = "legend-item";
-      const swatch = document.createElement("span");
-      swatch.className = "swatch-box";
-      swatch.style.background = classColour(index);
-      item.append(swatch, `class ${classNames?.[index] ?? index}`);
-      items.push(item);
-    }
+    const items = classLegendItems(classCount, classNames, "swatch-box");
     const scale = document.createElement("span");
     scale.className = "legend-item";
     const gradient = document.createElement("span");

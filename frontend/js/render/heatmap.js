@@ -75,6 +75,16 @@ export class HeatmapView {
     this.container.dataset.mode = this.mode;
   }
 
+  /**
+   * Returns, per weight layer, the map's figure and canvas, its matrix shape
+   * and its layout (render/matrixLayout.js), for views drawn over the maps.
+   */
+  maps() {
+    return this.figures.map(({ figure, canvas, layer, rows, columns, layout }) => ({
+      figure, canvas, layer, rows, columns, layout,
+    }));
+  }
+
   build(layerSizes) {
     this.layerSizes = layerSizes.slice();
     this.availableWidth = 0;

@@ -113,6 +113,12 @@ export class NetworkView {
     return this.linkMode === "auto" && this.linkCount > FULL_VIEW_MAX_LINKS;
   }
 
+  /** Returns the x of each unit layer's column in CSS px, or null before the first render places them. */
+  columnCentres() {
+    if (this.summaryShown) return this.summary.layout?.map(({ centreX }) => centreX) ?? null;
+    return this.positions?.x ?? null;
+  }
+
   /** Chooses "auto", "all" or "summary"; the next render rebuilds the view. */
   setLinkMode(mode) {
     this.linkMode = mode;

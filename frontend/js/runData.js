@@ -1,8 +1,9 @@
 // A run's train and test splits, read from `GET /api/runs/{id}/data` once per
 // run and kept for the page's lifetime. Large data sets are not downloaded:
-// MNIST's splits are about 220 MB, far more than a gallery of 24 images needs.
+// MNIST's splits are about 220 MB, far more than the lab's gallery of 24
+// images or the dashboard's map of a 2-D data set needs.
 
-import { fetchRunData } from "./labApi.js";
+import { getRunData } from "./api.js";
 import { readNpz } from "./npz.js";
 
 export const MAX_DATA_BYTES = 16 * 1024 * 1024;
@@ -32,7 +33,7 @@ export function loadRunData(run) {
     });
   }
   if (!cache.has(run.id)) {
-    const loading = fetchRunData(run.id).then(readNpz).then((arrays) => {
+    const loading = getRunData(run.id).then(readNpz).then((arrays) => {
       const split = (name) => ({
         features: arrays[`x_${name}`].data,
         featureCount: arrays[`x_${name}`].shape[1],
