@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,11 +19,15 @@ from dropviz.api.routes import datasets, evaluations, history, meta, runs, strea
 from dropviz.api.security import AccessMiddleware, install_log_redaction
 from dropviz.config import Settings, get_settings
 from dropviz.datasets.uploads import UploadStore
+from dropviz.memory import release_free_memory_every
 from dropviz.runs.manager import RunManager, StoragePolicy
 from dropviz.runs.restore import restore_runs
 from dropviz.storage.store import RunStore
 
 logger = logging.getLogger(__name__)
+
+# How often the server hands the allocator's free pages back to the system.
+MEMORY_RELEASE_SECONDS = 10.0
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,7 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.state_dir,
             "set" if settings.token is not None else "unset",
         )
+        trimmer = asyncio.create_task(release_free_memory_every(MEMORY_RELEASE_SECONDS))
         yield
+        trimmer.cancel()
         await run_in_threadpool(manager.shutdown)
         await run_in_threadpool(store.close)
         logger.info("dropviz stopped")

@@ -35,6 +35,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import (
 )
 
 from dropviz.config import Settings
+from dropviz.memory import limit_malloc_arenas
 from dropviz.runs.manager import RunManager
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ logger = logging.getLogger(__name__)
 STREAM_CLOSE_SECONDS = 2.0  # streams get this long to flush and close with 1001
 # uvicorn then waits this long for the connections left before cancelling them.
 GRACEFUL_SHUTDOWN_SECONDS = 1
+# Two malloc arenas serve the event loop, the trainers and the thread pool
+# with little lock contention, and keep freed frames reusable by all of them.
+MALLOC_ARENAS = 2
 
 
 class StreamProtocol(WebSocketsSansIOProtocol):
@@ -130,6 +134,7 @@ def build_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
 
 def run_server(app: FastAPI, settings: Settings) -> None:
     """Serve `app` until SIGINT or SIGTERM."""
+    limit_malloc_arenas(MALLOC_ARENAS)
     server = DashboardServer(build_config(app, settings), app)
     try:
         server.run()

@@ -226,9 +226,7 @@ def encode_packed_steps(
     if delta_dtype == "float32":
         # The join copies each array straight from its buffer, with no
         # intermediate bytes object: these are megabytes per frame.
-        parts.extend(
-            np.ascontiguousarray(a, dtype=_F32).data.cast("B") for a in arrays
-        )
+        parts.extend(np.ascontiguousarray(a, dtype=_F32).data.cast("B") for a in arrays)
     else:
         scaled = [_to_scaled_float16(a) for a in arrays]
         parts.append(np.array([scale for scale, _ in scaled], dtype=_F32).tobytes())

@@ -87,7 +87,8 @@ export class SubnetworkMeterView {
       return `${formatCount(repeats)} of ${formatCount(samples)} steps retrained a sub-network seen before; the expected count was not computed for these keep probabilities.`;
     }
     if (expected.value < 0.01 && repeats === 0) {
-      return `${CLAIM} holds here: with 2${superscript(expected.droppable)} possible sub-networks, ${formatCount(samples)} steps are expected to repeat one only ${expectedText} times, and none repeated.`;
+      const stepNoun = samples === 1 ? "step" : "steps";
+      return `${CLAIM} holds here: with 2${superscript(expected.droppable)} possible sub-networks, ${formatCount(samples)} ${stepNoun} should give only ${expectedText} repeats, and none occurred.`;
     }
     if (expected.value < 1 && repeats <= 1) {
       return `${CLAIM} holds so far: ${formatCount(repeats)} repeats in ${formatCount(samples)} steps, ${expectedText} expected.`;
