@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import base64
 import json
+import math
 import os
 import platform
 import shutil
@@ -144,6 +145,22 @@ def serve(port: int, batch_size: int) -> None:
 
 # viewer process ----------------------------------------------------------------
 
+# The dashboard asks for at most this many bytes of deltas per second, as
+# `requestFrameRate` in frontend/js/worker/streamWorker.js does, and sends no
+# options when the server's default of 60 frames per second stays below it.
+DASHBOARD_BYTES_PER_SECOND = 16_000_000
+SERVER_FRAMES_PER_SECOND = 60
+
+
+def dashboard_frame_rate(layer_sizes: list[int]) -> float | None:
+    """Return the frame rate the dashboard requests for this network, or None."""
+    delta_bytes = sum(
+        4 * (n_in + 1) * n_out
+        for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:], strict=True)
+    )
+    rate = max(1.0, math.floor(10 * DASHBOARD_BYTES_PER_SECOND / delta_bytes) / 10)
+    return None if rate >= SERVER_FRAMES_PER_SECOND else rate
+
 
 def view(url: str, count: int, window: float) -> None:
     """Hold `count` streams, read them without decoding, print per-stream counts.
@@ -161,6 +178,12 @@ async def _view(url: str, count: int, window: float) -> None:
         await connect(url, max_size=None, compression=None, open_timeout=30)
         for _ in range(count)
     ]
+    rate = dashboard_frame_rate([784, *HIDDEN_SIZES, 10])
+    if rate is not None:
+        for connection in connections:
+            await connection.send(
+                json.dumps({"type": "options", "max_frames_per_second": rate})
+            )
     counts = [[0, 0] for _ in connections]  # binary messages, bytes
     counting = [False]
 
