@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dropviz.training import dropout, mlp
-from dropviz.training.compact import Block, compact_forward_backward
+from dropviz.training.compact import Block, _scaled_relu, compact_forward_backward
 from dropviz.training.config import TrainConfig
 from dropviz.training.trainer import Trainer
 
@@ -100,3 +100,14 @@ def test_compact_runs_are_bit_identical() -> None:
         second.step()
     for a, b in zip(first.params.weights, second.params.weights, strict=True):
         assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("keep_prob", [1.0, 0.8, 0.5, 0.3])
+def test_scaled_relu_equals_maximum_times_factor(keep_prob: float) -> None:
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((64, 33)).astype(np.float32) * 3
+    z[0, :4] = [0.0, -0.0, 1e-45, -1e-45]  # zeros and the smallest subnormals
+    factor = 1.0 / keep_prob
+    expected = np.maximum(z, 0) * np.float32(factor)
+    result = _scaled_relu(z.copy(), factor)
+    assert result.tobytes() == expected.tobytes()

@@ -9,6 +9,9 @@ dropped units by zero, up to float32 rounding of the sums.
 Gathers and scatters use flat indices into the row-major weight matrix:
 `take` and fancy assignment on a 1-D view copy about four times faster here
 than `W[np.ix_(rows, cols)]`, which otherwise costs as much as the products.
+Every `take` passes mode="wrap" because its indices are in range by
+construction: numpy 2.4's default mode="raise" took 40 to 60 % longer on the
+784-512-512-10 benchmark's arrays.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ class Block:
         return len(self.rows), len(self.cols)
 
     def gather(self, matrix: np.ndarray) -> np.ndarray:
-        return matrix.reshape(-1).take(self.flat).reshape(self.shape)
+        return matrix.reshape(-1).take(self.flat, mode="wrap").reshape(self.shape)
 
     def scatter(self, matrix: np.ndarray, values: np.ndarray) -> None:
         """Write `values` (the block's shape) into `matrix` in place."""
@@ -87,6 +90,23 @@ class CompactResult:
         return Params(weights, biases)
 
 
+def _scaled_relu(z: np.ndarray, factor: float) -> np.ndarray:
+    """Overwrite `z` with `factor * max(z, 0)` and return it.
+
+    z + |z| is exactly 2 * max(z, 0), and halving is exact, so the result
+    equals `np.maximum(z, 0) * factor` bit for bit. The two passes of abs and
+    add take about a third of the time of np.maximum on float32 (numpy 2.4).
+    NOTE: it differs where z is -inf (NaN instead of 0) or above half the
+    dtype's maximum (inf instead of z times the factor), which only a
+    diverged run reaches.
+    """
+    z += np.abs(z)
+    scale = z.dtype.type(0.5 * factor)
+    if scale != 1:
+        z *= scale
+    return z
+
+
 def compact_forward_backward(
     params: Params,
     x: np.ndarray,
@@ -106,7 +126,7 @@ def compact_forward_backward(
     ]
 
     blocks, sub_weights, layer_inputs, hidden_outputs = [], [], [], []
-    h = x.take(kept[0], axis=1)  # (batch, k_0)
+    h = x.take(kept[0], axis=1, mode="wrap")  # (batch, k_0)
     if factors[0] != 1.0:
         h *= h.dtype.type(factors[0])
     n_layers = len(params.weights)
@@ -118,17 +138,20 @@ def compact_forward_backward(
         sub_weights.append(sub_weight)
         layer_inputs.append(h)
         z = h @ sub_weight  # (batch, k_{l+1})
-        z += params.biases[layer].take(kept[layer + 1])
+        z += params.biases[layer].take(kept[layer + 1], mode="wrap")
         if layer == n_layers - 1:
             logits = z
             break
+        factor = factors[layer + 1]
         if activation == "relu":
-            a = np.maximum(z, 0, out=z)
+            # The backward pass needs only where the output is positive, and
+            # the scaled output is positive at the same units.
+            h = _scaled_relu(z, factor)
+            hidden_outputs.append(h)
         else:
             a = activate(z, activation)  # (batch, k_{l+1})
-        hidden_outputs.append(a)
-        factor = factors[layer + 1]
-        h = a * a.dtype.type(factor) if factor != 1.0 else a
+            hidden_outputs.append(a)
+            h = a * a.dtype.type(factor) if factor != 1.0 else a
 
     loss, predicted, dz = softmax_cross_entropy(logits, y)
     grad_weights: list[np.ndarray] = [np.empty(0)] * n_layers

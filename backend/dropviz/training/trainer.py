@@ -261,7 +261,7 @@ class Trainer:
             sub_after *= -rate
             sub_after += sub_before
             block.scatter(weight, sub_after)
-            block_deltas.append(BlockDelta(block, sub_after - sub_before, weight.shape))
+            block_deltas.append(BlockDelta(block, sub_before, sub_after, weight.shape))
 
             bias = self.params.biases[layer]
             kept_before = bias[block.cols]
