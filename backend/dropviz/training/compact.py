@@ -156,9 +156,12 @@ def compact_forward_backward(
     loss, predicted, dz = softmax_cross_entropy(logits, y)
     grad_weights: list[np.ndarray] = [np.empty(0)] * n_layers
     grad_biases: list[np.ndarray] = [np.empty(0)] * n_layers
+    # A matrix-vector product sums the columns about twice as fast as
+    # dz.sum(axis=0) on (256, 256) float32.
+    ones = np.ones(len(x), dtype=dz.dtype)  # (batch,)
     for layer in range(n_layers - 1, -1, -1):
         grad_weights[layer] = layer_inputs[layer].T @ dz
-        grad_biases[layer] = dz.sum(axis=0)
+        grad_biases[layer] = ones @ dz
         if layer == 0:
             break
         dh = dz @ sub_weights[layer].T  # (batch, k_l)

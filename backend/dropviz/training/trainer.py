@@ -195,7 +195,7 @@ class Trainer:
             epoch=epoch,
             batch_index=batch_index,
             loss=loss,
-            batch_accuracy=float(np.mean(predicted == y)),
+            batch_accuracy=np.count_nonzero(predicted == y) / len(y),
             learning_rate=learning_rate,
             masks=unit_masks,
             weight_masks=weight_masks,
