@@ -54,6 +54,37 @@ def test_compact_gradients_equal_dense_in_float64(
         assert np.allclose(expanded.biases[layer], dense.biases[layer], atol=1e-12)
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_compact_grad_scale_scales_every_gradient(activation: str) -> None:
+    rng = np.random.default_rng(3)
+    sizes = [10, 9, 7, 4]
+    params = mlp.init_params(sizes, "glorot", rng).astype(np.float64)
+    x = rng.standard_normal((6, 10))
+    y = np.array([0, 1, 2, 3, 1, 0])
+    keep_probs = [0.8, 0.5, 0.5]
+    masks = dropout.sample_masks(rng, sizes, keep_probs, "per-step", 6)
+    plain = compact_forward_backward(
+        params, x, y, masks, keep_probs, activation, "inverted"
+    )
+    scaled = compact_forward_backward(
+        params, x, y, masks, keep_probs, activation, "inverted", grad_scale=-0.3
+    )
+    assert scaled.loss == plain.loss
+    for layer in range(3):
+        assert np.allclose(
+            scaled.grad_weights[layer],
+            -0.3 * plain.grad_weights[layer],
+            rtol=1e-12,
+            atol=0,
+        )
+        assert np.allclose(
+            scaled.grad_biases[layer],
+            -0.3 * plain.grad_biases[layer],
+            rtol=1e-12,
+            atol=0,
+        )
+
+
 @pytest.mark.parametrize(
     "changes",
     [

@@ -69,8 +69,9 @@ class CompactResult:
     predicted: np.ndarray  # (batch,) class index
     blocks: list[Block]  # per weight layer
     sub_weights: list[np.ndarray]  # W[l] gathered to its block
-    grad_weights: list[np.ndarray]  # gradient of each block: (k_l, k_{l+1})
-    grad_biases: list[np.ndarray]  # gradient of the kept biases: (k_{l+1},)
+    # Both times the pass's grad_scale, which is 1 unless the caller set it.
+    grad_weights: list[np.ndarray]  # dLoss/dW of each block: (k_l, k_{l+1})
+    grad_biases: list[np.ndarray]  # dLoss/db of the kept biases: (k_{l+1},)
 
     def dense_grads(self, params: Params) -> Params:
         """Return the full-size gradients, zero outside the sub-network."""
@@ -115,8 +116,15 @@ def compact_forward_backward(
     keep_probs: Sequence[float],
     activation: Activation,
     scaling: Scaling,
+    grad_scale: float = 1.0,
 ) -> CompactResult:
-    """Compute loss and gradients of the sub-network that per-step `masks` select."""
+    """Compute loss and gradients of the sub-network that per-step `masks` select.
+
+    Every gradient, but not the loss, comes out multiplied by `grad_scale`.
+    The backward pass is linear in dLoss/dlogits, so scaling that small array
+    scales them all. Plain SGD passes -learning_rate and so gets each block's
+    step directly.
+    """
     n_classes = params.weights[-1].shape[1]
     kept = [np.flatnonzero(mask) for mask in masks] + [np.arange(n_classes)]
     # All kept units of a layer share one inverted-dropout factor, a scalar.
@@ -154,6 +162,8 @@ def compact_forward_backward(
             h = a * a.dtype.type(factor) if factor != 1.0 else a
 
     loss, predicted, dz = softmax_cross_entropy(logits, y)
+    if grad_scale != 1.0:
+        dz = dz * dz.dtype.type(grad_scale)  # (batch, n_classes)
     grad_weights: list[np.ndarray] = [np.empty(0)] * n_layers
     grad_biases: list[np.ndarray] = [np.empty(0)] * n_layers
     # A matrix-vector product sums the columns about twice as fast as

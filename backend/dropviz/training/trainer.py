@@ -239,33 +239,40 @@ class Trainer:
     ) -> _StepOutcome:
         """Train on the kept units' sub-matrices only (one mask per step)."""
         config = self.config
+        plain_sgd = self.optimizer.is_plain_sgd and config.max_norm is None
         result = compact_forward_backward(
-            self.params, x, y, masks, self.keep_probs, config.activation, config.scaling
+            self.params,
+            x,
+            y,
+            masks,
+            self.keep_probs,
+            config.activation,
+            config.scaling,
+            grad_scale=-learning_rate if plain_sgd else 1.0,
         )
-        if not self.optimizer.is_plain_sgd or config.max_norm is not None:
+        if not plain_sgd:
             # Stateful optimizers and constraints touch every weight: go dense
             # for the update, keeping the cheaper products of the pass.
             dense_grads = result.dense_grads(self.params)
             dense_deltas, bias_deltas = self._update_dense(dense_grads, learning_rate)
             return result.loss, result.predicted, dense_deltas, bias_deltas, masks, None
 
-        # Plain SGD moves only the block: update the gathered copy and write it back.
+        # Plain SGD moves only the block: add the step, -learning_rate times
+        # the gradient, to the gathered copy and write it back.
         self.optimizer.step_count += 1
-        rate = np.float32(learning_rate)
         block_deltas: list[np.ndarray | BlockDelta] = []
         bias_deltas = []
         for layer, block in enumerate(result.blocks):
             weight = self.params.weights[layer]
             sub_before = result.sub_weights[layer]
             sub_after = result.grad_weights[layer]  # reused in place: no longer needed
-            sub_after *= -rate
             sub_after += sub_before
             block.scatter(weight, sub_after)
             block_deltas.append(BlockDelta(block, sub_before, sub_after, weight.shape))
 
             bias = self.params.biases[layer]
             kept_before = bias[block.cols]
-            kept_after = kept_before - rate * result.grad_biases[layer]
+            kept_after = kept_before + result.grad_biases[layer]
             bias[block.cols] = kept_after
             bias_delta = np.zeros_like(bias)
             bias_delta[block.cols] = kept_after - kept_before
