@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from dropviz.training import dropout, mlp
-from dropviz.training.compact import Block, _scaled_relu, compact_forward_backward
+from dropviz.training.compact import (
+    Block,
+    _scaled_relu,
+    compact_forward_backward,
+    compact_layout,
+)
 from dropviz.training.config import TrainConfig
 from dropviz.training.trainer import Trainer
 
@@ -27,14 +32,69 @@ def test_block_gather_scatter_round_trip() -> None:
     assert expanded[2, 3] == 7.0
 
 
+@pytest.mark.parametrize(
+    ("n_in", "n_out", "dtype", "row_length"),
+    [
+        (784, 512, np.float32, 784),  # 49 cache lines of 16 floats: odd already
+        (512, 512, np.float32, 528),  # 32 lines, padded to 33
+        (5, 3, np.float32, 16),  # one line
+        (512, 10, np.float64, 520),  # 64 lines of 8 doubles, padded to 65
+    ],
+)
+def test_compact_layout_pads_rows_to_odd_lines(
+    n_in: int, n_out: int, dtype: type[np.floating], row_length: int
+) -> None:
+    matrix = np.random.default_rng(2).standard_normal((n_in, n_out)).astype(dtype)
+    stored = compact_layout(matrix)
+    assert np.array_equal(stored, matrix)
+    assert stored.dtype == dtype
+    assert stored.base is not None
+    assert stored.base.shape == (n_out, row_length)
+    assert stored.strides == (matrix.itemsize, row_length * matrix.itemsize)
+
+
+@pytest.mark.parametrize("reuse_rows", [True, False])
+def test_block_on_compact_layout_matches_ix(reuse_rows: bool) -> None:
+    rng = np.random.default_rng(8)
+    # 600 kept destination units: the scatter writes them in three pieces.
+    matrix = rng.standard_normal((70, 900)).astype(np.float32)
+    rows = np.flatnonzero(rng.random(70) < 0.8)
+    cols = np.sort(rng.choice(900, 600, replace=False))
+    stored = compact_layout(matrix)
+    block = Block.of(rows, cols, 900)
+
+    gathered, kept_rows = block.gather_with_rows(stored)
+    assert np.array_equal(gathered, matrix[np.ix_(rows, cols)])
+    assert kept_rows is not None
+
+    values = rng.standard_normal(block.shape).astype(np.float32)
+    block.scatter(stored, values, kept_rows if reuse_rows else None)
+    expected = matrix.copy()
+    expected[np.ix_(rows, cols)] = values
+    assert np.array_equal(stored, expected)
+    assert not stored.base[:, 70:].any(), "the padding stays zero"
+
+
+def test_block_scatter_into_strided_matrix_raises() -> None:
+    matrix = np.zeros((6, 8), np.float32)[
+        :, ::2
+    ]  # neither compact_layout nor row-major
+    block = Block.of(np.array([1]), np.array([0, 2]), 4)
+    with pytest.raises(ValueError, match="np.ascontiguousarray or compact_layout"):
+        block.scatter(matrix, np.ones((1, 2), np.float32))
+
+
+@pytest.mark.parametrize("layout", ["row-major", "compact"])
 @pytest.mark.parametrize("scaling", ["inverted", "classic"])
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 def test_compact_gradients_equal_dense_in_float64(
-    scaling: str, activation: str
+    scaling: str, activation: str, layout: str
 ) -> None:
     rng = np.random.default_rng(1)
     sizes = [10, 9, 7, 4]
     params = mlp.init_params(sizes, "glorot", rng).astype(np.float64)
+    if layout == "compact":
+        params.weights = [compact_layout(w) for w in params.weights]
     x = rng.standard_normal((5, 10))
     y = np.array([0, 1, 2, 3, 1])
     keep_probs = [0.8, 0.5, 0.5]

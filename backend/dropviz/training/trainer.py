@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from dropviz.training import dropout
-from dropviz.training.compact import compact_forward_backward
+from dropviz.training.compact import compact_forward_backward, compact_layout
 from dropviz.training.config import TrainConfig
 from dropviz.training.data import Dataset, load_dataset
 from dropviz.training.mlp import (
@@ -61,6 +61,9 @@ class Trainer:
             resolve_init(config.init, config.activation),
             np.random.default_rng(init_seed),
         )
+        if config.uses_compact_step:
+            # Same values, in the layout that gathers and scatters blocks fastest.
+            self.params.weights = [compact_layout(w) for w in self.params.weights]
         self._mask_rng = np.random.default_rng(mask_seed)
         self._shuffle_rng = np.random.default_rng(shuffle_seed)
         self.optimizer = Optimizer(config, self.params)
@@ -267,7 +270,7 @@ class Trainer:
             sub_before = result.sub_weights[layer]
             sub_after = result.grad_weights[layer]  # reused in place: no longer needed
             sub_after += sub_before
-            block.scatter(weight, sub_after)
+            block.scatter(weight, sub_after, result.kept_rows[layer])
             block_deltas.append(BlockDelta(block, sub_before, sub_after, weight.shape))
 
             bias = self.params.biases[layer]
