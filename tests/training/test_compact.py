@@ -18,6 +18,9 @@ from dropviz.training.config import TrainConfig
 from dropviz.training.trainer import Trainer
 
 BASE = TrainConfig(hidden_sizes=(64, 48), batch_size=32, learning_rate=0.05)
+# W[1] has 256 * 200 = 51,200 entries, enough for compact_layout, while the
+# digits' W[0] (64 * 256) and W[2] (200 * 10) stay row-major.
+LARGE = {"hidden_sizes": (256, 200)}
 
 
 def test_block_gather_scatter_round_trip() -> None:
@@ -154,6 +157,9 @@ def test_compact_grad_scale_scales_every_gradient(activation: str) -> None:
         {"optimizer": "adam", "learning_rate": 0.001},
         {"weight_decay": 1e-3, "max_norm": 2.0},
         {"activation": "tanh", "input_drop_rate": 0.0},
+        LARGE,
+        {**LARGE, "optimizer": "momentum"},
+        {**LARGE, "weight_decay": 1e-3, "max_norm": 2.0},
     ],
 )
 def test_compact_and_dense_agree_after_50_steps(changes: dict) -> None:
@@ -161,6 +167,8 @@ def test_compact_and_dense_agree_after_50_steps(changes: dict) -> None:
     compact = Trainer(replace(config, compact=True))
     dense = Trainer(replace(config, compact=False))
     assert config.uses_compact_step
+    layouts = [w.base is not None for w in compact.params.weights]
+    assert layouts == [False, "hidden_sizes" in changes, False]
     for _ in range(50):
         record_compact = compact.step()
         record_dense = dense.step()
@@ -170,8 +178,9 @@ def test_compact_and_dense_agree_after_50_steps(changes: dict) -> None:
         assert np.max(np.abs(a - b)) <= 1e-5 * np.max(np.abs(b))
 
 
-def test_compact_step_deltas_match_weight_change() -> None:
-    trainer = Trainer(BASE)
+@pytest.mark.parametrize("changes", [{}, LARGE])
+def test_compact_step_deltas_match_weight_change(changes: dict) -> None:
+    trainer = Trainer(replace(BASE, **changes))
     before = trainer.params.copy()
     record = trainer.step()
     for layer, delta in enumerate(record.weight_deltas):
@@ -184,8 +193,10 @@ def test_compact_step_deltas_match_weight_change() -> None:
         )
 
 
-def test_compact_runs_are_bit_identical() -> None:
-    first, second = Trainer(BASE), Trainer(BASE)
+@pytest.mark.parametrize("changes", [{}, LARGE])
+def test_compact_runs_are_bit_identical(changes: dict) -> None:
+    config = replace(BASE, **changes)
+    first, second = Trainer(config), Trainer(config)
     for _ in range(30):
         first.step()
         second.step()

@@ -6,13 +6,14 @@ weight matrix, run the smaller matrix products, and write the result back.
 It computes the same numbers as the dense masked step, which multiplies
 dropped units by zero, up to float32 rounding of the sums.
 
-A trainer stores each weight matrix in `compact_layout`: the transpose of a
-row-major buffer with one row per destination unit. A gather then copies
-whole rows for the kept destination units and picks the kept source units
-inside them, and a scatter writes the rows back, with no index per element.
-A matrix in any other layout goes through flat indices into its row-major
-data: for the three matrices of 784-512-512-10 at batch 256 that took about
-30 % longer on the benchmark machine of docs/benchmarks.md.
+A trainer stores each weight matrix of LAYOUT_MIN_ENTRIES entries or more in
+`compact_layout`: the transpose of a row-major buffer with one row per
+destination unit. A gather then copies whole rows for the kept destination
+units and picks the kept source units inside them, and a scatter writes the
+rows back, with no index per element. A matrix in any other layout goes
+through flat indices into its row-major data: for the two large matrices of
+784-512-512-10 at batch 256 that took about 30 % longer on the benchmark
+machine of docs/benchmarks.md.
 Every `take` passes mode="wrap" because its indices are in range by
 construction: numpy 2.4's default mode="raise" took 40 to 60 % longer on the
 784-512-512-10 benchmark's arrays.
@@ -35,6 +36,10 @@ from dropviz.training.mlp import (
 )
 
 CACHE_LINE_BYTES = 64
+# Below about this many entries the row path's fixed cost (a few microseconds
+# of Python per block) outweighs its savings. The two paths broke even near
+# 200 x 200 float32 on the benchmark machine.
+LAYOUT_MIN_ENTRIES = 40_000
 # Rows of the gathered copy that one strided write covers: 256 cache lines,
 # 16 KiB, stay in a 32 KiB L1 data cache while the write walks down a column.
 SCATTER_ROWS = 256
@@ -93,8 +98,12 @@ class Block:
 
     @cached_property
     def flat(self) -> np.ndarray:
-        """rows[i] * n_out + cols[j], row-major: (len(rows) * len(cols),)."""
-        flat: np.ndarray = (self.rows[:, None] * self.n_out + self.cols).reshape(-1)
+        """rows[i] * n_out + cols[j], row-major: (len(rows) * len(cols),).
+
+        Built on first use, because blocks of compact_layout matrices never
+        need it.
+        """
+        flat: np.ndarray = (self.rows[:, None] * self.n_out + self.cols).ravel()
         return flat
 
     def gather(self, matrix: np.ndarray) -> np.ndarray:
@@ -126,14 +135,21 @@ class Block:
     ) -> None:
         """Write `values` (the block's shape) into `matrix` in place.
 
-        `kept_rows`, from `gather_with_rows` on the same unchanged matrix,
-        is overwritten.
+        `kept_rows` must come from `gather_with_rows` on the same matrix,
+        unchanged since, and is overwritten.
         """
-        buffer = _row_buffer(matrix)
-        if buffer is None:
-            _flat_view(matrix)[self.flat] = values.reshape(-1)
-            return
-        if kept_rows is None:
+        if kept_rows is not None:
+            buffer = matrix.base  # as gather_with_rows found it
+            if buffer is None:
+                raise ValueError(
+                    "kept_rows was passed for a matrix outside compact_layout. "
+                    "Pass what gather_with_rows returned for this matrix: None."
+                )
+        else:
+            buffer = _row_buffer(matrix)
+            if buffer is None:
+                _flat_view(matrix)[self.flat] = values.reshape(-1)
+                return
             kept_rows = buffer.take(self.cols, axis=0, mode="wrap")
         values_by_row = values.T  # (k_out, k_in)
         for start in range(0, len(self.cols), SCATTER_ROWS):

@@ -11,7 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from dropviz.training import dropout
-from dropviz.training.compact import compact_forward_backward, compact_layout
+from dropviz.training.compact import (
+    LAYOUT_MIN_ENTRIES,
+    compact_forward_backward,
+    compact_layout,
+)
 from dropviz.training.config import TrainConfig
 from dropviz.training.data import Dataset, load_dataset
 from dropviz.training.mlp import (
@@ -62,8 +66,12 @@ class Trainer:
             np.random.default_rng(init_seed),
         )
         if config.uses_compact_step:
-            # Same values, in the layout that gathers and scatters blocks fastest.
-            self.params.weights = [compact_layout(w) for w in self.params.weights]
+            # Large matrices get the layout whose blocks gather and scatter
+            # fastest, with the same values.
+            self.params.weights = [
+                compact_layout(w) if w.size >= LAYOUT_MIN_ENTRIES else w
+                for w in self.params.weights
+            ]
         self._mask_rng = np.random.default_rng(mask_seed)
         self._shuffle_rng = np.random.default_rng(shuffle_seed)
         self.optimizer = Optimizer(config, self.params)
