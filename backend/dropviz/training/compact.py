@@ -35,7 +35,7 @@ from dropviz.training.mlp import (
     softmax_cross_entropy,
 )
 
-CACHE_LINE_BYTES = 64
+CACHE_LINE_BYTES = 64  # on x86-64 and most ARM64 cores
 # Below about this many entries the row path's fixed cost (a few microseconds
 # of Python per block) outweighs its savings. The two paths broke even near
 # 200 x 200 float32 on the benchmark machine.
@@ -57,7 +57,7 @@ def compact_layout(matrix: np.ndarray) -> np.ndarray:
     n_in, n_out = matrix.shape
     per_line = CACHE_LINE_BYTES // matrix.itemsize
     lines = -(-n_in // per_line)  # ceiling division
-    lines += 1 - lines % 2
+    lines += 1 - lines % 2  # odd
     buffer = np.zeros((n_out, lines * per_line), dtype=matrix.dtype)
     view = buffer[:, :n_in].T  # (n_in, n_out)
     view[...] = matrix
