@@ -31,6 +31,7 @@ def _parameters(trainer: Trainer) -> list[np.ndarray]:
         {"mask_scope": "per-example"},
         {"variant": "dropconnect"},
         {"compact": False, "max_norm": 2.0, "lr_schedule": "cosine"},
+        {"hidden_sizes": (256, 200)},  # W[1] large enough for compact_layout
     ],
 )
 def test_from_state_continues_bit_identically(changes: dict[str, object]) -> None:

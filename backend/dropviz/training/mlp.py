@@ -135,17 +135,23 @@ def forward(
 def softmax_cross_entropy(
     logits: np.ndarray, labels: np.ndarray
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """Return the mean loss, the per-example predicted class and dLoss/dlogits."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    log_probs = shifted - log_norm  # (batch, n_classes)
-    batch = logits.shape[0]
-    rows = np.arange(batch)
-    loss = float(-log_probs[rows, labels].mean())
-    grad = np.exp(log_probs)
-    grad[rows, labels] -= 1
+    """Return the mean loss, the per-example predicted class and dLoss/dlogits.
+
+    The work runs on the transposed logits, one row per class, because numpy
+    reduces a (256, 10) array along its short rows several times slower than
+    it combines 10 rows of 256 elementwise (numpy 2.4). dLoss/dlogits comes
+    back as a column-major (batch, n_classes) view of that layout.
+    """
+    scores = np.ascontiguousarray(logits.T)  # (n_classes, batch)
+    log_probs = scores - scores.max(axis=0)
+    log_probs -= np.log(np.exp(log_probs).sum(axis=0))
+    batch = scores.shape[1]
+    examples = np.arange(batch)
+    loss = float(-log_probs[labels, examples].mean())
+    grad = np.exp(log_probs)  # (n_classes, batch)
+    grad[labels, examples] -= 1
     grad /= batch
-    return loss, logits.argmax(axis=1), grad
+    return loss, logits.argmax(axis=1), grad.T
 
 
 def backward(

@@ -12,11 +12,23 @@ from dropviz.training.compact import Block
 
 @dataclass(frozen=True)
 class BlockDelta:
-    """A weight layer's delta that is zero outside one block of rows and columns."""
+    """A weight layer's delta that is zero outside one block of rows and columns.
+
+    It keeps the block's entries before and after the step and subtracts them
+    only when a consumer reads the delta, so a step whose deltas no consumer
+    reads skips that pass over the block.
+    """
 
     block: Block
-    values: np.ndarray  # the block's entries: (len(block.rows), len(block.cols))
+    before: np.ndarray  # the block's entries before the step: (k_l, k_{l+1})
+    after: np.ndarray  # the same entries after the step
     shape: tuple[int, int]  # of the whole matrix: (n_l, n_{l+1})
+
+    @property
+    def values(self) -> np.ndarray:
+        """W_after - W_before on the block: (k_l, k_{l+1})."""
+        values: np.ndarray = self.after - self.before
+        return values
 
     def dense(self) -> np.ndarray:
         return self.block.expand(self.values, self.shape)

@@ -11,7 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from dropviz.training import dropout
-from dropviz.training.compact import compact_forward_backward
+from dropviz.training.compact import (
+    LAYOUT_MIN_ENTRIES,
+    compact_forward_backward,
+    compact_layout,
+)
 from dropviz.training.config import TrainConfig
 from dropviz.training.data import Dataset, load_dataset
 from dropviz.training.mlp import (
@@ -61,6 +65,13 @@ class Trainer:
             resolve_init(config.init, config.activation),
             np.random.default_rng(init_seed),
         )
+        if config.uses_compact_step:
+            # Large matrices get the layout whose blocks gather and scatter
+            # fastest, with the same values.
+            self.params.weights = [
+                compact_layout(w) if w.size >= LAYOUT_MIN_ENTRIES else w
+                for w in self.params.weights
+            ]
         self._mask_rng = np.random.default_rng(mask_seed)
         self._shuffle_rng = np.random.default_rng(shuffle_seed)
         self.optimizer = Optimizer(config, self.params)
@@ -195,7 +206,7 @@ class Trainer:
             epoch=epoch,
             batch_index=batch_index,
             loss=loss,
-            batch_accuracy=float(np.mean(predicted == y)),
+            batch_accuracy=np.count_nonzero(predicted == y) / len(y),
             learning_rate=learning_rate,
             masks=unit_masks,
             weight_masks=weight_masks,
@@ -239,33 +250,40 @@ class Trainer:
     ) -> _StepOutcome:
         """Train on the kept units' sub-matrices only (one mask per step)."""
         config = self.config
+        plain_sgd = self.optimizer.is_plain_sgd and config.max_norm is None
         result = compact_forward_backward(
-            self.params, x, y, masks, self.keep_probs, config.activation, config.scaling
+            self.params,
+            x,
+            y,
+            masks,
+            self.keep_probs,
+            config.activation,
+            config.scaling,
+            grad_scale=-learning_rate if plain_sgd else 1.0,
         )
-        if not self.optimizer.is_plain_sgd or config.max_norm is not None:
+        if not plain_sgd:
             # Stateful optimizers and constraints touch every weight: go dense
             # for the update, keeping the cheaper products of the pass.
             dense_grads = result.dense_grads(self.params)
             dense_deltas, bias_deltas = self._update_dense(dense_grads, learning_rate)
             return result.loss, result.predicted, dense_deltas, bias_deltas, masks, None
 
-        # Plain SGD moves only the block: update the gathered copy and write it back.
+        # Plain SGD moves only the block: add the step, -learning_rate times
+        # the gradient, to the gathered copy and write it back.
         self.optimizer.step_count += 1
-        rate = np.float32(learning_rate)
         block_deltas: list[np.ndarray | BlockDelta] = []
         bias_deltas = []
         for layer, block in enumerate(result.blocks):
             weight = self.params.weights[layer]
             sub_before = result.sub_weights[layer]
             sub_after = result.grad_weights[layer]  # reused in place: no longer needed
-            sub_after *= -rate
             sub_after += sub_before
-            block.scatter(weight, sub_after)
-            block_deltas.append(BlockDelta(block, sub_after - sub_before, weight.shape))
+            block.scatter(weight, sub_after, result.kept_rows[layer])
+            block_deltas.append(BlockDelta(block, sub_before, sub_after, weight.shape))
 
             bias = self.params.biases[layer]
             kept_before = bias[block.cols]
-            kept_after = kept_before - rate * result.grad_biases[layer]
+            kept_after = kept_before + result.grad_biases[layer]
             bias[block.cols] = kept_after
             bias_delta = np.zeros_like(bias)
             bias_delta[block.cols] = kept_after - kept_before
