@@ -9,8 +9,8 @@ import pytest
 from dropviz import memory
 
 
-def test_release_and_limit_run_without_error() -> None:
-    memory.limit_malloc_arenas(2)
+def test_configure_and_release_run_without_error() -> None:
+    memory.configure_malloc(2, 1 << 20)
     memory.release_free_memory()
 
 

@@ -14,7 +14,8 @@ import asyncio
 import ctypes
 import ctypes.util
 
-# mallopt's parameter number for the arena limit, from glibc's malloc.h.
+# mallopt's parameter numbers, from glibc's malloc.h.
+_M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 
 
@@ -34,15 +35,19 @@ def _load_glibc() -> ctypes.CDLL | None:
 _glibc = _load_glibc()
 
 
-def limit_malloc_arenas(count: int) -> None:
-    """Let glibc's malloc use at most `count` arenas; call before threads start.
+def configure_malloc(arenas: int, mmap_threshold_bytes: int) -> None:
+    """Tune glibc's malloc for a server of large, short-lived arrays.
 
-    By default each thread that allocates may get an arena of its own, up to
-    eight per core. Frames encoded on pool threads then leave freed megabytes
-    in many arenas, which neither reuse them for each other nor return them.
+    Call it before threads start. By default each thread that allocates may
+    get an arena of its own, up to eight per core, and freed megabytes in one
+    arena serve no other. And blocks above `mmap_threshold_bytes` (frames,
+    deltas, send buffers) are mapped and unmapped on their own, so freeing
+    them returns their pages at once; a fixed threshold also stops glibc from
+    raising it after each large free.
     """
     if _glibc is not None:
-        _glibc.mallopt(_M_ARENA_MAX, count)
+        _glibc.mallopt(_M_ARENA_MAX, arenas)
+        _glibc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold_bytes)
 
 
 def release_free_memory() -> None:
