@@ -78,9 +78,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(
-    log_path: Path, data_dir: Path
-) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(log_path: Path, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     log_file = log_path.open("wb")
     environment = {**os.environ, "DROPVIZ_DATA_DIR": str(data_dir)}

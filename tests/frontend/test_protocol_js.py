@@ -1,0 +1,282 @@
+"""Browser tests of the page's frame decoder, `frontend/js/protocol.js`.
+
+Frames are encoded in Python with `dropviz.streaming.frames` and decoded in
+Chromium; every decoded array is compared with numpy's decoding of the same
+bytes. The last test streams a real run whose frames the server splits into
+parts, and compares the page's weights with the server's.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from playwright import sync_api
+
+from dropviz.streaming.frames import (
+    StepEntry,
+    decode_snapshot,
+    decode_steps,
+    encode_snapshot,
+    encode_steps,
+    pack_masks,
+    split_message,
+)
+from tests.conftest import LiveServer, start_server, stop_server
+from tests.frontend.test_dashboard import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    TIMEOUT_MS,
+    _collect_binary_frames,
+    _require_chromium,
+)
+
+pytestmark = pytest.mark.browser
+logger = logging.getLogger(__name__)
+
+LAYER_SIZES = [5, 7, 3, 2]  # odd sizes, so float16 arrays need padding
+PART_LIMIT_BYTES = 65_536  # the smallest maximum message size the server accepts
+
+# Decodes base64 messages in the page; returns arrays as lists, NaN as null.
+DECODE_STEPS = """async ([message, layerSizes]) => {
+    const protocol = await import("./js/protocol.js");
+    const bytes = Uint8Array.from(atob(message), (c) => c.charCodeAt(0));
+    const frame = protocol.decodeSteps(bytes.buffer, layerSizes);
+    const list = (values) => values === null ? null : Array.from(values,
+        (value) => Number.isNaN(value) ? "NaN" : value);
+    return {
+        deltaDtype: frame.deltaDtype,
+        weightDeltas: frame.weightDeltas.map(list),
+        biasDeltas: frame.biasDeltas.map(list),
+        losses: list(frame.losses),
+    };
+}"""
+
+JOIN_PARTS = """async (parts) => {
+    const protocol = await import("./js/protocol.js");
+    const assembler = new protocol.PartAssembler();
+    const results = [];
+    for (const part of parts) {
+        const bytes = Uint8Array.from(atob(part), (c) => c.charCodeAt(0));
+        try {
+            const whole = assembler.add(bytes.buffer);
+            results.push(whole === null ? null : btoa(String.fromCharCode(...new Uint8Array(whole))));
+        } catch (error) {
+            results.push(`${error.name}: ${error.message}`);
+        }
+    }
+    return results;
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[sync_api.Browser]:
+    _require_chromium()
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def split_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server that splits every message over PART_LIMIT_BYTES into parts."""
+    log_path = tmp_path_factory.mktemp("split-server") / "server.log"
+    live = start_server(
+        log_path, {"DROPVIZ_STREAM_MAX_MESSAGE_BYTES": str(PART_LIMIT_BYTES)}
+    )
+    yield live
+    stop_server(live)
+    assert "Traceback" not in live.log(), live.log()
+
+
+@pytest.fixture
+def page(
+    browser: sync_api.Browser, split_server: LiveServer
+) -> Iterator[sync_api.Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.on(
+        "console",
+        lambda message: (
+            logger.warning("console.%s: %s", message.type, message.text)
+            if message.type in ("error", "warning")
+            else None
+        ),
+    )
+    page.goto(split_server.base_url)
+    page.wait_for_selector("#field-dataset option[value='digits']", state="attached")
+    yield page
+    context.close()
+    assert page_errors == [], f"uncaught errors in the page: {page_errors}"
+
+
+def _b64(message: bytes) -> str:
+    return base64.b64encode(message).decode("ascii")
+
+
+def _random_steps(
+    rng: np.random.Generator, magnitudes: list[float]
+) -> tuple[list[StepEntry], list[np.ndarray], list[np.ndarray]]:
+    """Two steps of LAYER_SIZES with deltas of the given magnitude per layer.
+
+    Each array mixes zeros, values near its maximum and values 2^-30 of it,
+    which become float16 subnormals or zero.
+    """
+    entries = []
+    for step in range(2):
+        masks = [rng.random(size) < 0.5 for size in LAYER_SIZES[:-1]]
+        entries.append(StepEntry(0, 1, 0.5 + step, 0.25, pack_masks(masks)))
+    weight_deltas = []
+    bias_deltas = []
+    for layer, magnitude in enumerate(magnitudes):
+        shapes = [
+            (LAYER_SIZES[layer], LAYER_SIZES[layer + 1]),
+            (LAYER_SIZES[layer + 1],),
+        ]
+        arrays = []
+        for shape in shapes:
+            values = rng.normal(0, magnitude, shape).astype(np.float32)
+            flat = values.reshape(-1)
+            flat[::3] = 0.0
+            flat[1] = np.float32(magnitude * 2.0**-30)
+            arrays.append(values)
+        weight_deltas.append(arrays[0])
+        bias_deltas.append(arrays[1])
+    return entries, weight_deltas, bias_deltas
+
+
+def _as_array(values: list[Any] | None) -> np.ndarray | None:
+    if values is None:
+        return None
+    return np.asarray(
+        [np.nan if value == "NaN" else value for value in values], dtype=np.float32
+    )
+
+
+def _assert_same_deltas(decoded: dict[str, Any], expected: Any) -> None:
+    for name, ours, theirs in [
+        ("W", decoded["weightDeltas"], expected.weight_deltas),
+        ("b", decoded["biasDeltas"], expected.bias_deltas),
+    ]:
+        assert len(ours) == len(theirs)
+        for layer, (page_values, numpy_values) in enumerate(
+            zip(ours, theirs, strict=True)
+        ):
+            if numpy_values is None:
+                assert page_values is None, f"{name}[{layer}] should be absent"
+                continue
+            array = _as_array(page_values)
+            assert array is not None, f"{name}[{layer}] is missing"
+            # bit for bit: both sides multiply a float16 value by a power of two
+            np.testing.assert_array_equal(
+                array, numpy_values.reshape(-1), err_msg=f"{name}[{layer}]"
+            )
+
+
+@pytest.mark.parametrize("delta_layers", [0b111, 0b101, 0b000])
+def test_float16_deltas_match_numpy(page: sync_api.Page, delta_layers: int) -> None:
+    rng = np.random.default_rng(delta_layers)
+    entries, weight_deltas, bias_deltas = _random_steps(rng, [3e-3, 40.0, 1e-7])
+    message = encode_steps(
+        10, entries, weight_deltas, bias_deltas, "per-step", delta_layers, "float16"
+    )
+    expected = decode_steps(message, LAYER_SIZES)
+
+    decoded = page.evaluate(DECODE_STEPS, [_b64(message), LAYER_SIZES])
+    assert decoded["deltaDtype"] == 1
+    assert decoded["losses"] == [0.5, 1.5]
+    _assert_same_deltas(decoded, expected)
+    # zeros outside a sub-network stay exactly zero
+    for layer, deltas in enumerate(decoded["weightDeltas"]):
+        if deltas is not None:
+            zeros = weight_deltas[layer].reshape(-1) == 0
+            assert np.all(_as_array(deltas)[zeros] == 0), f"W[{layer}] zeros"
+
+
+def test_float16_non_finite_deltas(page: sync_api.Page) -> None:
+    rng = np.random.default_rng(7)
+    entries, weight_deltas, bias_deltas = _random_steps(rng, [1.0, 1.0, 1.0])
+    weight_deltas[1].reshape(-1)[[2, 4]] = [np.nan, -np.inf]
+    message = encode_steps(
+        0, entries, weight_deltas, bias_deltas, "per-step", None, "float16"
+    )
+    decoded = page.evaluate(DECODE_STEPS, [_b64(message), LAYER_SIZES])
+    layer = _as_array(decoded["weightDeltas"][1])
+    assert layer is not None
+    assert np.isnan(layer[2])
+    assert layer[4] == -np.inf
+    _assert_same_deltas(decoded, decode_steps(message, LAYER_SIZES))
+
+
+def test_float32_deltas_unchanged(page: sync_api.Page) -> None:
+    rng = np.random.default_rng(3)
+    entries, weight_deltas, bias_deltas = _random_steps(rng, [1e-2, 1e-3, 1e-4])
+    message = encode_steps(5, entries, weight_deltas, bias_deltas, "per-step", 0b110)
+    decoded = page.evaluate(DECODE_STEPS, [_b64(message), LAYER_SIZES])
+    assert decoded["deltaDtype"] == 0
+    _assert_same_deltas(decoded, decode_steps(message, LAYER_SIZES))
+
+
+def test_unknown_delta_dtype_rejected(page: sync_api.Page) -> None:
+    rng = np.random.default_rng(4)
+    entries, weight_deltas, bias_deltas = _random_steps(rng, [1.0, 1.0, 1.0])
+    message = bytearray(
+        encode_steps(0, entries, weight_deltas, bias_deltas, "per-step")
+    )
+    message[30:32] = (2).to_bytes(2, "little")  # delta_dtype
+    error = page.evaluate(
+        f"""async () => {{ try {{ await ({DECODE_STEPS})(["{_b64(bytes(message))}",
+            {LAYER_SIZES}]); return null; }} catch (error) {{ return error.message; }} }}"""
+    )
+    assert error is not None
+    assert "delta_dtype 2" in error
+
+
+def _snapshot_message(rng: np.random.Generator, sizes: list[int]) -> bytes:
+    weights = [
+        rng.normal(0, 0.1, (sizes[layer], sizes[layer + 1])).astype(np.float32)
+        for layer in range(len(sizes) - 1)
+    ]
+    biases = [np.zeros(size, np.float32) for size in sizes[1:]]
+    meta = {"run_id": "r", "layer_sizes": sizes, "status": "created"}
+    return encode_snapshot(42, meta, weights, biases)
+
+
+def test_parts_join_to_message(page: sync_api.Page) -> None:
+    message = _snapshot_message(np.random.default_rng(5), [30, 40, 10])
+    parts = split_message(message, 1500)
+    assert len(parts) >= 3
+
+    results = page.evaluate(JOIN_PARTS, [_b64(part) for part in parts])
+    assert results[:-1] == [None] * (len(parts) - 1)
+    assert base64.b64decode(results[-1]) == message
+    # a second message joins after the first
+    again = page.evaluate(JOIN_PARTS, [_b64(part) for part in parts + parts])
+    assert base64.b64decode(again[-1]) == message
+    assert decode_snapshot(base64.b64decode(again[-1])).next_step == 42
+
+
+def test_parts_out_of_order_rejected(page: sync_api.Page) -> None:
+    message = _snapshot_message(np.random.default_rng(6), [30, 40, 10])
+    parts = split_message(message, 1500)
+    swapped = [parts[0], parts[2], parts[1]]
+    results = page.evaluate(JOIN_PARTS, [_b64(part) for part in swapped])
+    assert results[0] is None
+    assert results[1].startswith("ProtocolError: Part 2 arrived; expected part 1")
+    # the partial message was forgotten, so part 1 alone is out of order too
+    assert results[2].startswith("ProtocolError: Part 1 arrived; expected part 0")
+
+    truncated = parts[0][:20]
+    results = page.evaluate(JOIN_PARTS, [_b64(truncated)])
+    assert "part header" in results[0]
