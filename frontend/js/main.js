@@ -4,8 +4,6 @@
 import * as api from "./api.js";
 import { FormError, RunForm } from "./controls.js";
 import { CsvUpload } from "./csvUpload.js";
-import { describeUnit, describeWeight } from "./lessons/explain.js";
-import { LessonState } from "./lessons/lessonState.js";
 import { RenderLoop } from "./loop.js";
 import { drawEpochChart, drawStepLossChart } from "./render/charts.js";
 import { CountersView } from "./render/counters.js";
@@ -22,9 +20,13 @@ import { ClassroomMode } from "./classroom.js";
 import { ReplayController } from "./replay/replayController.js";
 import { ShareState } from "./share.js";
 import { RunTransfer } from "./transfer.js";
+import { StreamWorkerClient } from "./worker/workerClient.js";
 
 const store = new Store();
-const lessons = new LessonState(store);
+// the worker applies the frames and keeps the lessons' counts; this stands in for them
+const lessons = new StreamWorkerClient(store, {
+  onFrameError: (connectionId, message) => stream.handleFrameError(connectionId, message),
+});
 const form = new RunForm(
   document.getElementById("run-form"),
   document.getElementById("form-errors"),
@@ -34,12 +36,6 @@ const counters = new CountersView(document.querySelector(".counters"), document.
 const tooltip = new Tooltip();
 let hovered = null; // { target, clientX, clientY } while the pointer is over a unit, link or cell
 
-/** Describes a hovered unit, weight or summary block from the store and the lessons. */
-function describeTarget(target) {
-  if (target.kind === "unit") return describeUnit(store, lessons, target.layer, target.unit);
-  if (target.kind === "block") return network.summary.describeBlock(target, store.layerSizes.length);
-  return describeWeight(store, lessons, target.layer, target.source, target.destination);
-}
 
 function targetKey(target) {
   if (target.kind === "unit") return `unit:${target.layer}:${target.unit}`;
@@ -47,9 +43,20 @@ function targetKey(target) {
   return `weight:${target.layer}:${target.source}:${target.destination}`;
 }
 
+/** Shows the hovered target's numbers: a summary block's from the view, a unit's or weight's from the worker. */
 function showTooltip() {
   if (hovered === null || store.layerSizes === null) return;
-  tooltip.show(describeTarget(hovered.target), hovered.clientX, hovered.clientY, targetKey(hovered.target));
+  const { target } = hovered;
+  const key = targetKey(target);
+  if (target.kind === "block") {
+    tooltip.show(network.summary.describeBlock(target, store.layerSizes.length), hovered.clientX, hovered.clientY, key);
+    return;
+  }
+  lessons.describe(target).then((content) => {
+    // the pointer may have moved on while the worker looked the numbers up
+    if (content === null || hovered === null || targetKey(hovered.target) !== key) return;
+    tooltip.show(content, hovered.clientX, hovered.clientY, key);
+  });
 }
 
 const hoverCallbacks = {
@@ -102,7 +109,7 @@ const networkNotes = {
   scale: document.getElementById("network-scale"),
   mask: document.getElementById("network-mask-note"),
 };
-const stream = new RunStream(store, { onRunEvent: handleRunEvent });
+const stream = new RunStream(store, lessons, { onRunEvent: handleRunEvent });
 let busy = false;
 const replay = new ReplayController(store, document.getElementById("replay"), document.getElementById("replay-heatmap-note"), {
   onChange: () => store.markDirty(Dirty.NETWORK, Dirty.HEATMAP),
@@ -116,10 +123,17 @@ function setText(element, text) {
   if (element.textContent !== text) element.textContent = text;
 }
 
+/** Tells the stream worker the layouts of the views it computes pictures for. */
+function sendWorkerViews() {
+  const pictures = heatmaps.pictureRequest;
+  lessons.setViews(`${network.sceneKey}|${pictures?.key}`, network.workerScene, pictures);
+}
+
 function renderNetwork() {
   // while a step is replayed, the views draw it instead of the live store
   const source = replay.source ?? store;
-  network.render(source, lessons.pinned.weights);
+  network.render(source, lessons.pinned.weights, source === store ? lessons.networkImages : null);
+  sendWorkerViews();
   const lastFrame = source.lastFrame;
   let stepNote = source === store ? `(step ${lastFrame?.step})` : `(replay: step ${lastFrame.step}, not the latest)`;
   if (lastFrame === null) {
@@ -146,7 +160,11 @@ new RenderLoop(store, {
   [Dirty.CONTROLS]: () => form.updateButtons(store.runMissing ? null : (store.run?.status ?? null), busy),
   [Dirty.NETWORK]: { render: renderNetwork, expensive: true },
   [Dirty.HEATMAP]: {
-    render: () => heatmaps.render(replay.source ?? store, replay.source ? replay.heatmapHistory : lessons.history),
+    render: () => {
+      if (replay.source !== null) heatmaps.render(replay.source, replay.heatmapHistory);
+      else heatmaps.render(store, null, lessons.pictures);
+      sendWorkerViews();
+    },
     expensive: true,
   },
   [Dirty.STEP_CHART]: () => drawStepLossChart(charts.stepLoss, store),
@@ -386,7 +404,8 @@ const transfer = new RunTransfer(
 store.subscribe(() => transfer.setRun(store.run?.id ?? null));
 
 // Exposed for debugging in the browser console; the browser tests also read
-// the weights and the replayed step's weights here.
-window.dropviz = { store, stream, lessons, replay, share };
+// the weights (readWeights resolves to the worker's exact copy) and the
+// replayed step's weights here.
+window.dropviz = { store, stream, lessons, replay, share, readWeights: () => lessons.readWeights() };
 
 initialize();

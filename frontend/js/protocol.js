@@ -243,6 +243,30 @@ export function decodeSnapshot(buffer) {
 }
 
 /**
+ * Returns the JSON metadata of a snapshot frame, or of the first part of a
+ * split snapshot, whose payload starts with the snapshot's header and
+ * metadata. Returns null for any other message. It reads only the metadata,
+ * so the page can learn a snapshot's run state in arrival order while the
+ * stream worker decodes the weights.
+ */
+export function peekSnapshotMeta(buffer) {
+  let start = 0;
+  const frameType = readFrameType(buffer);
+  if (frameType === FRAME_PART) {
+    requireBytes(buffer, PART_HEADER_BYTES, "the part header");
+    if (new DataView(buffer).getUint32(8, true) !== 0) return null;
+    start = PART_HEADER_BYTES;
+    if (readFrameType(buffer.slice(start, start + COMMON_HEADER_BYTES)) !== FRAME_SNAPSHOT) return null;
+  } else if (frameType !== FRAME_SNAPSHOT) {
+    return null;
+  }
+  requireBytes(buffer, start + SNAPSHOT_HEADER_BYTES, "the snapshot header");
+  const metaBytes = new DataView(buffer).getUint32(start + 16, true);
+  requireBytes(buffer, start + SNAPSHOT_HEADER_BYTES + metaBytes, "the JSON metadata");
+  return JSON.parse(utf8Decoder.decode(new Uint8Array(buffer, start + SNAPSHOT_HEADER_BYTES, metaBytes)));
+}
+
+/**
  * Decodes a steps frame; `layerSizes` comes from the snapshot.
  * Per covered step k: `epochs[k]`, `losses[k]`, `batchAccuracies[k]`, and
  * `masks[k][l]`, a Uint8Array of bit-packed rows. With unit masks (scope 0

@@ -1,7 +1,9 @@
 // WebSocket client for `/ws/runs/{run_id}`: connects, reconnects with
-// exponential backoff and decodes every message into the store. It never draws.
+// exponential backoff, applies text messages to the store and hands every
+// binary message unread to the stream worker, which decodes and applies it
+// (worker/workerClient.js). It never draws.
 
-import { decodeSnapshot, decodeSteps, FRAME_SNAPSHOT, readFrameType } from "./protocol.js";
+import { peekSnapshotMeta } from "./protocol.js";
 
 const INITIAL_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 10_000;
@@ -20,13 +22,16 @@ export function streamUrl(runId, pageLocation = window.location) {
 
 export class RunStream {
   /**
-   * `store` receives the decoded messages; `onRunEvent(message)` is called
-   * after each text message so the page can refresh REST data.
+   * `store` receives the text messages and `frames` (a StreamWorkerClient)
+   * the binary ones; `onRunEvent(message)` is called after each text message
+   * so the page can refresh REST data.
    */
-  constructor(store, { onRunEvent = () => {} } = {}) {
+  constructor(store, frames, { onRunEvent = () => {} } = {}) {
     this.store = store;
+    this.frames = frames;
     this.onRunEvent = onRunEvent;
     this.socket = null;
+    this.connectionId = null; // the frames' id of the open socket's connection
     this.runId = null;
     this.backoffMs = INITIAL_BACKOFF_MS;
     this.reconnectTimer = null;
@@ -58,6 +63,7 @@ export class RunStream {
     const socket = new WebSocket(streamUrl(runId));
     socket.binaryType = "arraybuffer";
     this.socket = socket;
+    this.connectionId = this.frames.startConnection();
     this.store.setConnection("connecting", `connecting to run ${runId}`);
 
     socket.addEventListener("open", () => {
@@ -81,26 +87,26 @@ export class RunStream {
       this.handleText(data);
       return;
     }
+    let meta = null;
     try {
-      if (readFrameType(data) === FRAME_SNAPSHOT) {
-        this.store.applySnapshot(decodeSnapshot(data));
-        return;
-      }
-      if (this.store.layerSizes === null || this.store.weights === null) {
-        throw new Error("Received a steps frame before the snapshot.");
-      }
-      const frame = decodeSteps(data, this.store.layerSizes);
-      if (!this.store.applySteps(frame)) {
-        throw new Error(
-          `Steps frame starts at step ${frame.firstStep}, expected ${this.store.nextStep}.`,
-        );
-      }
+      meta = peekSnapshotMeta(data);
     } catch (error) {
-      // A frame we cannot apply leaves the client's weights unknown, so start
-      // over from a fresh snapshot rather than draw wrong numbers.
-      console.error(`dropviz: invalid frame for run ${this.runId}: ${error.message}`);
-      this.resync(error.message);
+      // the worker rejects the frame too and the stream reconnects
+      console.error(`dropviz: invalid binary message for run ${this.runId}: ${error.message}`);
     }
+    if (meta !== null) this.store.applySnapshotMeta(meta);
+    this.frames.sendFrame(this.connectionId, data);
+  }
+
+  /**
+   * Called when the worker could not apply a frame of connection
+   * `connectionId`. The client's weights are then unknown, so it starts over
+   * from a fresh snapshot rather than draw wrong numbers.
+   */
+  handleFrameError(connectionId, message) {
+    if (this.socket === null || connectionId !== this.connectionId) return; // a connection already replaced
+    console.error(`dropviz: invalid frame for run ${this.runId}: ${message}`);
+    this.resync(message);
   }
 
   handleText(text) {

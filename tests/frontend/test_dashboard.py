@@ -344,7 +344,10 @@ def _boxes_overlap(a: dict[str, float], b: dict[str, float]) -> bool:
 
 
 def _page_weights(page: sync_api.Page) -> list[np.ndarray]:
-    values = page.evaluate("window.dropviz.store.weights.map((w) => Array.from(w))")
+    """Return the page's copy of the weights, read from the stream worker."""
+    values = page.evaluate(
+        "window.dropviz.readWeights().then((w) => w.weights.map((l) => Array.from(l)))"
+    )
     return [np.asarray(layer, dtype=np.float32) for layer in values]
 
 

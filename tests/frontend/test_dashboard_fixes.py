@@ -118,7 +118,7 @@ def _create_run(
     sync_api.expect(page.locator("#counter-status")).to_have_text(
         "created", timeout=TIMEOUT_MS
     )
-    page.wait_for_function("window.dropviz.store.weights !== null", timeout=TIMEOUT_MS)
+    page.wait_for_function("window.dropviz.store.hasSnapshot", timeout=TIMEOUT_MS)
     run_id = page.locator("#counter-run").get_attribute("title")
     assert run_id
     return run_id

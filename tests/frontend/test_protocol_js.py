@@ -66,7 +66,8 @@ JOIN_PARTS = """async (parts) => {
         const bytes = Uint8Array.from(atob(part), (c) => c.charCodeAt(0));
         try {
             const whole = assembler.add(bytes.buffer);
-            results.push(whole === null ? null : btoa(String.fromCharCode(...new Uint8Array(whole))));
+            const text = whole && String.fromCharCode(...new Uint8Array(whole));
+            results.push(whole === null ? null : btoa(text));
         } catch (error) {
             results.push(`${error.name}: ${error.message}`);
         }
@@ -236,8 +237,11 @@ def test_unknown_delta_dtype_rejected(page: sync_api.Page) -> None:
     )
     message[30:32] = (2).to_bytes(2, "little")  # delta_dtype
     error = page.evaluate(
-        f"""async () => {{ try {{ await ({DECODE_STEPS})(["{_b64(bytes(message))}",
-            {LAYER_SIZES}]); return null; }} catch (error) {{ return error.message; }} }}"""
+        f"""async (args) => {{
+            try {{ await ({DECODE_STEPS})(args); return null; }}
+            catch (error) {{ return error.message; }}
+        }}""",
+        [_b64(bytes(message)), LAYER_SIZES],
     )
     assert error is not None
     assert "delta_dtype 2" in error
@@ -280,3 +284,50 @@ def test_parts_out_of_order_rejected(page: sync_api.Page) -> None:
     truncated = parts[0][:20]
     results = page.evaluate(JOIN_PARTS, [_b64(truncated)])
     assert "part header" in results[0]
+
+
+def test_page_applies_split_frames(
+    page: sync_api.Page, split_server: LiveServer
+) -> None:
+    """64-128-128-10 frames (about 105 KB) arrive in two parts each."""
+    frames = _collect_binary_frames(page)
+    page.select_option("#field-dataset", "digits")
+    page.select_option("#field-speed", "200")
+    page.click("#button-new")
+    sync_api.expect(page.locator("#counter-status")).to_have_text(
+        "created", timeout=TIMEOUT_MS
+    )
+    run_id = page.locator("#counter-run").get_attribute("title")
+    page.click("#button-start")
+    page.wait_for_function(
+        "Number(document.querySelector('#counter-step').dataset.value) >= 60",
+        timeout=TIMEOUT_MS,
+    )
+    page.click("#button-pause")
+    sync_api.expect(page.locator("#counter-status")).to_have_text(
+        "paused", timeout=TIMEOUT_MS
+    )
+    step = httpx.get(f"{split_server.base_url}/api/runs/{run_id}", timeout=30).json()[
+        "step"
+    ]
+    page.wait_for_function(
+        "(step) => document.querySelector('#counter-step').dataset.value === step",
+        arg=str(step),
+        timeout=TIMEOUT_MS,
+    )
+    assert any(message[6] == 3 for message in frames), "the server sent no part frame"
+
+    response = httpx.get(
+        f"{split_server.base_url}/api/runs/{run_id}/weights", timeout=30
+    )
+    with np.load(io.BytesIO(response.content)) as archive:
+        server_weights = [archive[f"W{layer}"].ravel() for layer in range(3)]
+    page_weights = page.evaluate(
+        "window.dropviz.readWeights().then((w) => w.weights.map((l) => Array.from(l)))"
+    )
+    for layer, (ours, theirs) in enumerate(
+        zip(page_weights, server_weights, strict=True)
+    ):
+        np.testing.assert_allclose(
+            np.asarray(ours, np.float32), theirs, rtol=0, atol=1e-4, err_msg=f"W{layer}"
+        )

@@ -92,19 +92,42 @@ export function binCounts(counts, total, expectedCount, countMin, countMax, colu
   return { start, width, bins };
 }
 
+/** Drawn size of the share map of a rows × columns weight layer. */
+export function countMapLayout(rows, columns) {
+  return layoutMatrix(rows, columns, MAP_MAX_WIDTH_PX, MAP_MAX_HEIGHT_PX);
+}
+
+/**
+ * Summarizes one weight layer's trained counts (rows × columns, out of
+ * `total` samples) for its share map and histogram: { rowStride, summary,
+ * histogram }, where `histogram` is binCounts's result, or null while
+ * `total` is 0. A layer of more than MAX_SUMMARY_WEIGHTS weights is read
+ * every `rowStride`-th source unit. Needs no DOM, so the stream worker runs it.
+ */
+export function summarizeWeightCounts(counts, rows, columns, total, probability) {
+  const layout = countMapLayout(rows, columns);
+  // at most one stride per drawn row, so every drawn cell reads at least one row
+  const rowStride = Math.max(1, Math.min(layout.rowBlock, Math.ceil(counts.length / MAX_SUMMARY_WEIGHTS)));
+  const summary = summarizeCounts(counts, rows, columns, layout, rowStride);
+  const histogram = total > 0
+    ? binCounts(counts, total, total * probability, summary.min, summary.max, columns, rowStride)
+    : null;
+  return { rowStride, summary, histogram };
+}
+
 /**
  * Draws a histogram of counts out of `total`, with the Binomial(total,
- * probability) theory. `summary` comes from summarizeCounts over rows of
- * `columns` counts, every `rowStride`-th of them.
+ * probability) theory. `histogram` comes from binCounts, `summary` from
+ * summarizeCounts over the same counts.
  */
-function drawShareHistogram(canvas, counts, summary, total, probability, noun, columns = counts.length, rowStride = 1) {
+function drawShareHistogram(canvas, histogram, summary, total, probability, noun) {
   const frame = prepareCanvas(canvas);
   if (total === 0) {
     drawAxes(frame, { xDomain: [0, 1], yDomain: [0, 1], xLabel: "share of steps", yLabel: noun });
     drawMessage(frame, "No step counted yet");
     return;
   }
-  const { start, width, bins } = binCounts(counts, total, total * probability, summary.min, summary.max, columns, rowStride);
+  const { start, width, bins } = histogram;
   const expected = new Float64Array(bins.length);
   const mean = total * probability;
   const sd = Math.sqrt(total * probability * (1 - probability));
@@ -183,7 +206,10 @@ export class TrainingCountsView {
     this.unitFigures.forEach((figure, layer) => {
       const keptCounts = counts.keptCounts[layer];
       const summary = summarizeCounts(keptCounts, 1, keptCounts.length);
-      drawShareHistogram(figure.canvas, keptCounts, summary, total, unitKeeps[layer], "units");
+      const histogram = total > 0
+        ? binCounts(keptCounts, total, total * unitKeeps[layer], summary.min, summary.max, keptCounts.length, 1)
+        : null;
+      drawShareHistogram(figure.canvas, histogram, summary, total, unitKeeps[layer], "units");
       let sum = 0;
       for (let unit = 0; unit < keptCounts.length; unit++) sum += keptCounts[unit];
       const share = total > 0 ? sum / keptCounts.length / total : NaN;
@@ -192,8 +218,8 @@ export class TrainingCountsView {
 
     const weightKeeps = weightKeepProbabilities(config, store.layerSizes);
     this.weightFigures.forEach((figure, layer) => {
-      const meanShare = total > 0 ? counts.trainedTotals[layer] / counts.trainedCounts[layer].length / total : NaN;
-      this.drawWeightLayer(figure, counts.trainedCounts[layer], total, meanShare, weightKeeps[layer]);
+      const meanShare = total > 0 ? counts.trainedTotals[layer] / (figure.rows * figure.columns) / total : NaN;
+      this.drawWeightLayer(figure, counts.weightLayers[layer], total, meanShare, weightKeeps[layer]);
     });
     setText(this.elements.lesson, this.lessonText(config, store.layerSizes, weightKeeps));
   }
@@ -225,7 +251,7 @@ export class TrainingCountsView {
       );
       const map = element("canvas", "counts-map");
       map.setAttribute("aria-label", `share of steps each weight of layer ${l} was trained, minus theory`);
-      const layout = layoutMatrix(rows, columns, MAP_MAX_WIDTH_PX, MAP_MAX_HEIGHT_PX);
+      const layout = countMapLayout(rows, columns);
       map.width = layout.drawnColumns;
       map.height = layout.drawnRows;
       map.style.width = `${layout.width}px`;
@@ -264,10 +290,8 @@ export class TrainingCountsView {
     }, { passive: true });
   }
 
-  drawWeightLayer(figure, counts, total, share, { probability, factors }) {
-    // at most one stride per drawn row, so every drawn cell reads at least one row
-    const rowStride = Math.max(1, Math.min(figure.layout.rowBlock, Math.ceil(counts.length / MAX_SUMMARY_WEIGHTS)));
-    const summary = summarizeCounts(counts, figure.rows, figure.columns, figure.layout, rowStride);
+  /** Draws a weight layer's share map and histogram from summarizeWeightCounts's result. */
+  drawWeightLayer(figure, { rowStride, summary, histogram }, total, share, { probability, factors }) {
     const drawn = summary.blockMeans; // mean count per drawn cell, turned into shares below
     let bound = 0;
     for (let index = 0; index < drawn.length; index++) {
@@ -287,7 +311,7 @@ export class TrainingCountsView {
         (rowStride > 1 ? ` Map and histogram read every ${rowStride}th source unit's weights.` : ""),
     );
 
-    drawShareHistogram(figure.histogram, counts, summary, total, probability, "weights", figure.columns, rowStride);
+    drawShareHistogram(figure.histogram, histogram, summary, total, probability, "weights");
     figure.meanShare = share;
     const theory = factors.length > 1
       ? `theory q_in·q_out = ${factors.map(formatProbability).join(" × ")} = ${formatProbability(probability)}`

@@ -1,0 +1,370 @@
+// The stream worker: a module worker that owns the page's copy of the weights
+// and everything counted from the frames, so that the main thread only draws.
+// It receives each binary message's ArrayBuffer as a transfer, joins part
+// frames, decodes, adds the deltas to the weights, and keeps the training
+// counts, the sub-network tally, the heatmap trails and the pinned weights
+// (a Store and a LessonState, as the page had them). It sends the page only
+// what the views draw: heatmap pixels at screen size, count histograms, block
+// statistics, the sub-network's links as a bitmap, and counters. Hover text
+// and exact weights are sent on request.
+//
+// Updates go out at most every PUSH_INTERVAL_MS, and the next one only after
+// the page acknowledged the last, so a slow page gets fewer, newer updates
+// instead of a queue. Views whose summary reads every weight have their own
+// least interval (MIN_INTERVAL_MS).
+
+import { describeUnit, describeWeight } from "../lessons/explain.js";
+import { weightKeepProbabilities } from "../lessons/keepProbabilities.js";
+import { LessonState } from "../lessons/lessonState.js";
+import { decodeSnapshot, decodeSteps, FRAME_PART, FRAME_SNAPSHOT, MASK_SCOPE_WEIGHTS, PartAssembler, ProtocolError, readFrameType } from "../protocol.js";
+import { heatmapPicture } from "../render/heatmap.js";
+import { drawSubnetworkLinks, keptUnitsOf } from "../render/linkDrawing.js";
+import { MAX_DRAWN_LINKS } from "../render/network.js";
+import { blockStatistics } from "../render/networkSummary.js";
+import { summarizeWeightCounts } from "../render/trainingCountsView.js";
+import { Dirty, Store } from "../state.js";
+
+const PUSH_INTERVAL_MS = 1000 / 30;
+const MIN_INTERVAL_MS = {
+  [Dirty.TRAINING_COUNTS]: 400, // reads every counter of every weight
+  [Dirty.PINNED]: 100, // copies each pinned weight's history
+};
+
+const store = new Store();
+const lessons = new LessonState(store);
+const assembler = new PartAssembler();
+const pending = new Set(); // names of views changed since they were last sent
+const lastSent = new Map(); // view name → time it was last sent
+let generation = 0; // the page's count of cleared runs; older updates are ignored there
+let connection = null; // id of the page's current WebSocket connection
+let failedConnection = null; // a connection whose frames are no longer applied
+let views = { network: null, heatmap: null }; // what the page's views need, see "views"
+let awaitingAck = false;
+let pushTimer = null;
+let lastPushTime = -Infinity;
+let metricsFrom = null; // first step whose loss and accuracy the page has not been sent
+let linkCanvas = null;
+
+store.subscribe(() => {
+  for (const name of store.takeDirty()) pending.add(name);
+  schedulePush();
+});
+
+self.addEventListener("message", ({ data }) => {
+  switch (data.type) {
+    case "frame":
+      applyMessage(data.connection, data.buffer);
+      break;
+    case "connection":
+      connection = data.id;
+      assembler.reset();
+      break;
+    case "clear":
+      generation = data.generation;
+      metricsFrom = null;
+      store.clearRun();
+      break;
+    case "run":
+      store.setRun(data.run);
+      break;
+    case "views":
+      views = { network: data.network, heatmap: data.heatmap };
+      store.markDirty(Dirty.NETWORK, Dirty.HEATMAP);
+      break;
+    case "ack":
+      awaitingAck = false;
+      schedulePush();
+      break;
+    case "pin":
+      lessons.pin(data.layer, data.source, data.destination);
+      break;
+    case "unpin":
+      lessons.unpin(data.key);
+      break;
+    case "describe":
+      self.postMessage({ type: "reply", id: data.id, value: describe(data.target) });
+      break;
+    case "readWeights":
+      self.postMessage({ type: "reply", id: data.id, value: copyWeights() });
+      break;
+    default:
+      console.error(`dropviz worker: unknown message type ${JSON.stringify(data.type)}`);
+  }
+});
+
+/** Applies one binary message of connection `connectionId`; a failure is reported so the page reconnects. */
+function applyMessage(connectionId, buffer) {
+  if (connectionId !== connection || connectionId === failedConnection) return;
+  try {
+    let message = buffer;
+    if (readFrameType(buffer) === FRAME_PART) {
+      message = assembler.add(buffer);
+      if (message === null) return;
+    } else if (assembler.pending) {
+      assembler.reset();
+      throw new ProtocolError("A frame arrived between the parts of a split message.");
+    }
+
+    if (readFrameType(message) === FRAME_SNAPSHOT) {
+      store.applySnapshot(decodeSnapshot(message));
+      return;
+    }
+    if (store.layerSizes === null || store.weights === null) {
+      throw new ProtocolError("Received a steps frame before the snapshot.");
+    }
+    const frame = decodeSteps(message, store.layerSizes);
+    if (!store.applySteps(frame)) {
+      throw new ProtocolError(`Steps frame starts at step ${frame.firstStep}, expected ${store.nextStep}.`);
+    }
+    if (metricsFrom === null) metricsFrom = frame.firstStep;
+  } catch (error) {
+    // a frame that cannot be applied leaves the weights unknown: the page reconnects for a fresh snapshot
+    failedConnection = connectionId;
+    self.postMessage({ type: "frameError", connection: connectionId, message: error.message });
+  }
+}
+
+function isDue(name, time) {
+  return (lastSent.get(name) ?? -Infinity) + (MIN_INTERVAL_MS[name] ?? 0) <= time;
+}
+
+function schedulePush() {
+  if (awaitingAck || pushTimer !== null || pending.size === 0) return;
+  const now = performance.now();
+  let delayMs = Math.max(0, lastPushTime + PUSH_INTERVAL_MS - now);
+  if (![...pending].some((name) => isDue(name, now + delayMs))) {
+    // only views with their own interval are pending: wait for the first of them
+    const dueTimes = [...pending].map((name) => (lastSent.get(name) ?? -Infinity) + (MIN_INTERVAL_MS[name] ?? 0));
+    delayMs = Math.max(delayMs, Math.min(...dueTimes) - now);
+  }
+  pushTimer = setTimeout(push, delayMs);
+}
+
+function push() {
+  pushTimer = null;
+  const now = performance.now();
+  const names = [...pending].filter((name) => isDue(name, now));
+  if (names.length === 0) {
+    schedulePush();
+    return;
+  }
+  for (const name of names) {
+    pending.delete(name);
+    lastSent.set(name, now);
+  }
+  const transfer = [];
+  const update = buildUpdate(new Set(names), transfer);
+  awaitingAck = true;
+  lastPushTime = now;
+  self.postMessage(update, transfer);
+}
+
+/**
+ * Returns the update for the views in `names`, adding every ArrayBuffer and
+ * ImageBitmap it contains to `transfer`. A key is left out when its view did
+ * not change; the page keeps what it had.
+ */
+function buildUpdate(names, transfer) {
+  const update = {
+    type: "update",
+    generation,
+    names: [...names],
+    layerSizes: store.layerSizes,
+    inputShape: store.inputShape,
+    hasSnapshot: store.weights !== null,
+    nextStep: store.nextStep,
+  };
+
+  if (names.has(Dirty.COUNTERS) || names.has(Dirty.NETWORK) || names.has(Dirty.STEP_CHART)) {
+    update.lastFrame = drawnLastFrame(transfer);
+  }
+  if (names.has(Dirty.STEP_CHART) && metricsFrom !== null) {
+    const end = store.losses.length;
+    update.metrics = {
+      firstStep: metricsFrom,
+      losses: store.losses.values.slice(metricsFrom, end),
+      batchAccuracies: store.batchAccuracies.values.slice(metricsFrom, end),
+    };
+    transfer.push(update.metrics.losses.buffer, update.metrics.batchAccuracies.buffer);
+    metricsFrom = null;
+  }
+  if (names.has(Dirty.NETWORK)) addNetwork(update, transfer);
+  if (names.has(Dirty.HEATMAP)) update.pictures = heatmapPictures(transfer);
+  if (names.has(Dirty.TRAINING_COUNTS)) update.counts = countsSummary(transfer);
+  if (names.has(Dirty.SUBNETWORK_METER)) update.tally = tallySummary();
+  if (names.has(Dirty.PINNED)) update.pinned = lessons.pinned.weights.map(pinnedSummary);
+  return update;
+}
+
+/** The latest step as the page's views read it: its masks copied, its deltas left here. */
+function drawnLastFrame(transfer) {
+  const lastFrame = store.lastFrame;
+  if (lastFrame === null) return null;
+  const { frame } = lastFrame;
+  const masks = lastFrame.masks.map((mask) => mask.slice());
+  for (const mask of masks) transfer.push(mask.buffer);
+  return {
+    ...lastFrame,
+    masks,
+    frame: {
+      firstStep: frame.firstStep,
+      stepCount: frame.stepCount,
+      maskScope: frame.maskScope,
+      deltaDtype: frame.deltaDtype,
+      weightDeltas: frame.weightDeltas.map(() => null),
+      biasDeltas: frame.biasDeltas.map(() => null),
+    },
+  };
+}
+
+function sameSizes(a, b) {
+  return a !== null && b !== null && a.length === b.length && a.every((size, index) => size === b[index]);
+}
+
+/**
+ * Adds what the network view draws: a copy of the weights of a network small
+ * enough to draw link by link, and the links as a bitmap or the summary's
+ * block statistics, whichever the page's view shows.
+ */
+function addNetwork(update, transfer) {
+  const weights = store.weights;
+  if (weights === null) return;
+  const weightCount = weights.reduce((sum, layer) => sum + layer.length, 0);
+  if (weightCount <= MAX_DRAWN_LINKS) {
+    update.weights = copyArrays(weights, transfer);
+    update.biases = copyArrays(store.biases, transfer);
+  }
+  const scene = views.network;
+  if (scene === null || !sameSizes(scene.layerSizes ?? scene.blockLayout?.map(({ count }) => count) ?? null, store.layerSizes)) return;
+  if (scene.kind === "summary") {
+    update.summaryStats = blockStatistics(weights, scene.blockLayout, true);
+    return;
+  }
+  const width = Math.round(scene.cssWidth * scene.pixelRatio);
+  const height = Math.round(scene.cssHeight * scene.pixelRatio);
+  if (width === 0 || height === 0) return;
+  if (linkCanvas === null || linkCanvas.width !== width || linkCanvas.height !== height) {
+    linkCanvas = new OffscreenCanvas(width, height);
+  }
+  const lastFrame = store.lastFrame;
+  const weightMasks = lastFrame?.frame.maskScope === MASK_SCOPE_WEIGHTS ? lastFrame.masks : null;
+  const drawn = drawSubnetworkLinks(linkCanvas.getContext("2d"), scene, {
+    weights,
+    kept: keptUnitsOf(store.layerSizes, lastFrame),
+    weightMasks,
+    pinnedKeys: lessons.pinned.weights,
+  });
+  const bitmap = linkCanvas.transferToImageBitmap();
+  transfer.push(bitmap);
+  update.linkImage = { bitmap, ...drawn };
+}
+
+function copyArrays(arrays, transfer) {
+  return arrays.map((values) => {
+    const copy = values.slice();
+    transfer.push(copy.buffer);
+    return copy;
+  });
+}
+
+/** The heatmaps' pixels for the mode, scale and map sizes the page requested. */
+function heatmapPictures(transfer) {
+  const request = views.heatmap;
+  const history = lessons.history;
+  const layerSizes = store.layerSizes;
+  if (request === null || layerSizes === null || request.figures.length !== layerSizes.length - 1) return null;
+  if (request.figures.some(({ rows, columns }, l) => rows !== layerSizes[l] || columns !== layerSizes[l + 1])) return null;
+
+  const lastFrame = store.lastFrame;
+  const frame = lastFrame?.frame ?? null;
+  const layers = request.figures.map((figure, l) => {
+    const values = history === null ? null : history.values(request.mode, l, lastFrame);
+    const picture = heatmapPicture(values, figure, (shownMax) => history.scaleBound(request.mode, l, request.scale, shownMax));
+    transfer.push(picture.rgba.buffer);
+    return picture;
+  });
+  return {
+    key: request.key,
+    step: lastFrame === null ? null : lastFrame.step,
+    historyFirstStep: history?.firstStep ?? null,
+    frameFirstStep: frame === null ? null : frame.firstStep,
+    frameLastStep: frame === null ? null : frame.firstStep + frame.stepCount - 1,
+    layers,
+  };
+}
+
+/** The training counts as the counts view draws them. */
+function countsSummary(transfer) {
+  const counts = lessons.counts;
+  if (counts === null) return null;
+  const config = store.run?.config ?? {};
+  const sizes = counts.layerSizes;
+  const keeps = weightKeepProbabilities(config, sizes);
+  const weightLayers = counts.trainedCounts.map((trained, l) => {
+    const summary = summarizeWeightCounts(trained, sizes[l], sizes[l + 1], counts.sampleCount, keeps[l].probability);
+    transfer.push(summary.summary.blockMeans.buffer);
+    return summary;
+  });
+  return {
+    sampleCount: counts.sampleCount,
+    sampleNoun: counts.sampleNoun,
+    stepCount: counts.stepCount,
+    firstStep: counts.firstStep,
+    nextStep: counts.nextStep,
+    missedSteps: counts.missedSteps,
+    maskScope: counts.maskScope,
+    keptCounts: copyArrays(counts.keptCounts, transfer),
+    trainedTotals: Array.from(counts.trainedTotals),
+    weightLayers,
+  };
+}
+
+function tallySummary() {
+  const tally = lessons.tally;
+  if (tally === null) return null;
+  const { sampleCount, distinctCount, repeatCount, saturated } = tally;
+  return { sampleCount, distinctCount, repeatCount, saturated };
+}
+
+/** A pinned weight's fields that the pinned view reads, with its arrays cut to their used length. */
+function pinnedSummary(weight) {
+  const { updateSteps } = weight;
+  return {
+    key: weight.key,
+    layer: weight.layer,
+    source: weight.source,
+    destination: weight.destination,
+    index: weight.index,
+    pinnedAtStep: weight.pinnedAtStep,
+    value: weight.value,
+    pointCount: weight.pointCount,
+    pointFirstSteps: weight.pointFirstSteps.slice(0, weight.pointCount),
+    pointStepCounts: weight.pointStepCounts.slice(0, weight.pointCount),
+    pointValues: weight.pointValues.slice(0, weight.pointCount),
+    updateSteps: {
+      values: updateSteps.values.slice(0, updateSteps.length),
+      length: updateSteps.length,
+      overflowCount: updateSteps.overflowCount,
+    },
+    recentUpdates: weight.recentUpdates,
+    stepsFollowed: weight.stepsFollowed,
+    missedSteps: weight.missedSteps,
+  };
+}
+
+/** Hover content for a unit or weight, or null before the first snapshot. */
+function describe(target) {
+  if (store.layerSizes === null || lessons.counts === null) return null;
+  if (target.kind === "unit") return describeUnit(store, lessons, target.layer, target.unit);
+  return describeWeight(store, lessons, target.layer, target.source, target.destination);
+}
+
+/** Exact copies of the weights and biases, with the step count they are at. */
+function copyWeights() {
+  if (store.weights === null) return { nextStep: store.nextStep, weights: null, biases: null };
+  return {
+    nextStep: store.nextStep,
+    weights: store.weights.map((values) => values.slice()),
+    biases: store.biases.map((values) => values.slice()),
+  };
+}

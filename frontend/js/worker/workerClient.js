@@ -1,0 +1,143 @@
+// The main thread's side of the stream worker (streamWorker.js). The socket
+// hands it every binary message, which it transfers to the worker unread.
+// It applies the worker's updates to the store and keeps what the lessons
+// views draw, so it stands in for the LessonState the page used to own:
+// `counts`, `tally` and `pinned.weights` are summaries in the worker's
+// words, and `pin`, `unpin`, `describe` and `readWeights` are requests.
+
+export class StreamWorkerClient {
+  /** `onFrameError(connectionId, message)` is called when the worker could not apply a frame. */
+  constructor(store, { onFrameError = () => {} } = {}) {
+    this.store = store;
+    this.onFrameError = onFrameError;
+    this.worker = new Worker(new URL("./streamWorker.js", import.meta.url), { type: "module" });
+    this.worker.addEventListener("message", (event) => this.handleMessage(event.data));
+    this.worker.addEventListener("error", (event) => {
+      console.error(`dropviz: the stream worker failed: ${event.message}`);
+    });
+    this.connectionId = 0;
+    this.generation = 0;
+    this.sentRun = null;
+    this.sentViewsKey = "";
+    this.replies = new Map(); // request id → resolve function
+    this.nextRequestId = 1;
+    this.reset();
+    store.addFrameListener(this);
+    store.subscribe(() => this.sendRun());
+  }
+
+  reset() {
+    this.counts = null; // training counts summary, see countsSummary in the worker
+    this.tally = null; // { sampleCount, distinctCount, repeatCount, saturated }
+    this.pinned = { weights: [] };
+    this.pictures = null; // the heatmaps' pixels for the live run
+    this.linkImage?.bitmap.close();
+    this.linkImage = null; // { bitmap, fadedLinkCount, rmsWeights } of the latest drawn step
+    this.summaryStats = null; // block statistics of the summary view
+  }
+
+  // Store frame listener: only onClear is called, because the worker applies the frames.
+  onClear() {
+    this.generation++;
+    this.reset();
+    this.sentRun = null;
+    this.sentViewsKey = "";
+    this.worker.postMessage({ type: "clear", generation: this.generation });
+  }
+
+  onSnapshot() {}
+
+  onSteps() {}
+
+  sendRun() {
+    const run = this.store.run;
+    if (run === null || run === this.sentRun) return;
+    this.sentRun = run;
+    this.worker.postMessage({ type: "run", run });
+  }
+
+  /** Starts a new WebSocket connection's frames; returns its id for `sendFrame`. */
+  startConnection() {
+    this.connectionId++;
+    this.worker.postMessage({ type: "connection", id: this.connectionId });
+    return this.connectionId;
+  }
+
+  /** Transfers one binary message to the worker; `buffer` is unusable here afterwards. */
+  sendFrame(connectionId, buffer) {
+    this.worker.postMessage({ type: "frame", connection: connectionId, buffer }, [buffer]);
+  }
+
+  /**
+   * Tells the worker what the views need: `network` from NetworkView's
+   * workerScene and `heatmap` from HeatmapView's pictureRequest. `key`
+   * identifies them, so unchanged views are not sent again.
+   */
+  setViews(key, network, heatmap) {
+    if (key === this.sentViewsKey) return;
+    this.sentViewsKey = key;
+    this.worker.postMessage({ type: "views", network, heatmap });
+  }
+
+  pin(layer, source, destination) {
+    this.worker.postMessage({ type: "pin", layer, source, destination });
+  }
+
+  unpin(key) {
+    this.worker.postMessage({ type: "unpin", key });
+  }
+
+  /** Resolves to the hover content of a unit or weight target, or null before the first snapshot. */
+  describe(target) {
+    return this.request({ type: "describe", target });
+  }
+
+  /** Resolves to { nextStep, weights, biases }: exact copies of the worker's weights. */
+  readWeights() {
+    return this.request({ type: "readWeights" });
+  }
+
+  request(message) {
+    const id = this.nextRequestId++;
+    return new Promise((resolve) => {
+      this.replies.set(id, resolve);
+      this.worker.postMessage({ ...message, id });
+    });
+  }
+
+  handleMessage(message) {
+    if (message.type === "update") {
+      this.applyUpdate(message);
+    } else if (message.type === "frameError") {
+      this.onFrameError(message.connection, message.message);
+    } else if (message.type === "reply") {
+      const resolve = this.replies.get(message.id);
+      this.replies.delete(message.id);
+      resolve?.(message.value);
+    }
+  }
+
+  applyUpdate(update) {
+    // acknowledged once the page had a chance to draw it, so updates never queue up
+    requestAnimationFrame(() => this.worker.postMessage({ type: "ack" }));
+    if (update.generation !== this.generation) {
+      update.linkImage?.bitmap.close(); // computed for a run the page has left
+      return;
+    }
+    if ("counts" in update) this.counts = update.counts;
+    if ("tally" in update) this.tally = update.tally;
+    if ("pinned" in update) this.pinned = { weights: update.pinned };
+    if ("pictures" in update) this.pictures = update.pictures;
+    if ("summaryStats" in update) this.summaryStats = update.summaryStats;
+    if ("linkImage" in update) {
+      this.linkImage?.bitmap.close();
+      this.linkImage = update.linkImage;
+    }
+    this.store.applyUpdate(update);
+  }
+
+  /** What NetworkView.render takes for the live run. */
+  get networkImages() {
+    return { linkImage: this.linkImage, summaryStats: this.summaryStats };
+  }
+}
