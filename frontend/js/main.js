@@ -152,13 +152,19 @@ function renderEpochCharts() {
   });
 }
 
+// Each canvas that changes costs the compositor a copy of its pixels in the
+// frame it changes, so the canvases that change with every step redraw at
+// most 15 to 20 times a second, which keeps most animation frames free.
 new RenderLoop(store, {
-  [Dirty.COUNTERS]: () => {
-    counters.render(store);
-    runNotes.render(store);
+  [Dirty.COUNTERS]: {
+    render: () => {
+      counters.render(store);
+      runNotes.render(store);
+    },
+    minIntervalMs: 50,
   },
   [Dirty.CONTROLS]: () => form.updateButtons(store.runMissing ? null : (store.run?.status ?? null), busy),
-  [Dirty.NETWORK]: { render: renderNetwork, expensive: true },
+  [Dirty.NETWORK]: { render: renderNetwork, expensive: true, minIntervalMs: 50 },
   [Dirty.HEATMAP]: {
     render: () => {
       if (replay.source !== null) heatmaps.render(replay.source, replay.heatmapHistory);
@@ -166,8 +172,9 @@ new RenderLoop(store, {
       sendWorkerViews();
     },
     expensive: true,
+    minIntervalMs: 66,
   },
-  [Dirty.STEP_CHART]: () => drawStepLossChart(charts.stepLoss, store),
+  [Dirty.STEP_CHART]: { render: () => drawStepLossChart(charts.stepLoss, store), minIntervalMs: 100 },
   [Dirty.EPOCH_CHARTS]: renderEpochCharts,
   // counts and repeats change little from one frame to the next, so they redraw a few times a second
   [Dirty.SUBNETWORK_METER]: { render: () => meterView.render(store, lessons), minIntervalMs: 250 },

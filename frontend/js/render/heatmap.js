@@ -9,6 +9,7 @@ import { SCALE_WINDOW_STEPS, TRAIL_HALF_LIFE_STEPS } from "../lessons/updateHist
 import { unitLayerName } from "../lessons/keepProbabilities.js";
 import { cellAt, describeBlocks, fillDiverging, layoutMatrix, MIN_SIDE_PX, reduceAndMeasure } from "./matrixLayout.js";
 import { cssGradient } from "./palette.js";
+import { clientSize } from "./elementSize.js";
 
 const MAX_MAP_HEIGHT_PX = 280;
 const MIN_MAP_HEIGHT_PX = 60;
@@ -196,7 +197,7 @@ export class HeatmapView {
    * one factor, or, when even the smallest boxes do not fit, wraps them at full size.
    */
   updateLayout() {
-    const width = this.container.clientWidth;
+    const { width } = clientSize(this.container);
     if (width === this.availableWidth) return;
     this.availableWidth = width;
 

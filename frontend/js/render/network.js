@@ -13,6 +13,7 @@ import { MASK_SCOPE_PER_EXAMPLE, MASK_SCOPE_WEIGHTS } from "../protocol.js";
 import { drawSubnetworkLinks, FADED_ALPHA, FADED_STROKE, FADED_WIDTH_PX, keptUnitsOf } from "./linkDrawing.js";
 import { NetworkPointer } from "./networkPointer.js";
 import { NetworkSummary } from "./networkSummary.js";
+import { clientSize } from "./elementSize.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const MARGIN_X = 48; // px from the panel edge to the first and last column
@@ -211,8 +212,7 @@ export class NetworkView {
 
   /** Recomputes unit positions and the canvas backing size when the panel size changed. */
   updateLayout() {
-    const width = this.container.clientWidth;
-    const height = this.container.clientHeight;
+    const { width, height } = clientSize(this.container);
     const pixelRatio = window.devicePixelRatio || 1;
     if (width === this.cssWidth && height === this.cssHeight && pixelRatio === this.pixelRatio) return;
     this.cssWidth = width;
