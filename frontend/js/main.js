@@ -24,9 +24,7 @@ import { StreamWorkerClient } from "./worker/workerClient.js";
 
 const store = new Store();
 // the worker applies the frames and keeps the lessons' counts; this stands in for them
-const lessons = new StreamWorkerClient(store, {
-  onFrameError: (connectionId, message) => stream.handleFrameError(connectionId, message),
-});
+const lessons = new StreamWorkerClient(store);
 const form = new RunForm(
   document.getElementById("run-form"),
   document.getElementById("form-errors"),

@@ -1,9 +1,8 @@
 // WebSocket client for `/ws/runs/{run_id}`: connects, reconnects with
-// exponential backoff, applies text messages to the store and hands every
-// binary message unread to the stream worker, which decodes and applies it
-// (worker/workerClient.js). It never draws.
-
-import { peekSnapshotMeta } from "./protocol.js";
+// exponential backoff and applies text messages to the store. The socket
+// itself lives in the stream worker (worker/workerClient.js), which decodes
+// and applies the binary messages there, because receiving megabytes a
+// second costs the thread that owns the socket. It never draws.
 
 const INITIAL_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 10_000;
@@ -22,16 +21,16 @@ export function streamUrl(runId, pageLocation = window.location) {
 
 export class RunStream {
   /**
-   * `store` receives the text messages and `frames` (a StreamWorkerClient)
-   * the binary ones; `onRunEvent(message)` is called after each text message
-   * so the page can refresh REST data.
+   * `store` receives the text messages and the snapshots' metadata;
+   * `frames` (a StreamWorkerClient) opens the sockets in the stream worker.
+   * `onRunEvent(message)` is called after each text message so the page can
+   * refresh REST data.
    */
   constructor(store, frames, { onRunEvent = () => {} } = {}) {
     this.store = store;
     this.frames = frames;
     this.onRunEvent = onRunEvent;
     this.socket = null;
-    this.connectionId = null; // the frames' id of the open socket's connection
     this.runId = null;
     this.backoffMs = INITIAL_BACKOFF_MS;
     this.reconnectTimer = null;
@@ -60,10 +59,8 @@ export class RunStream {
 
   open() {
     const runId = this.runId;
-    const socket = new WebSocket(streamUrl(runId));
-    socket.binaryType = "arraybuffer";
+    const socket = this.frames.openSocket(streamUrl(runId));
     this.socket = socket;
-    this.connectionId = this.frames.startConnection();
     this.store.setConnection("connecting", `connecting to run ${runId}`);
 
     socket.addEventListener("open", () => {
@@ -73,40 +70,25 @@ export class RunStream {
     });
     socket.addEventListener("message", (event) => {
       if (this.socket !== socket) return;
-      this.handleMessage(event.data);
+      this.handleText(event.data);
+    });
+    // a snapshot's run state, in arrival order with the text messages
+    socket.addEventListener("snapshotmeta", (event) => {
+      if (this.socket !== socket) return;
+      this.store.applySnapshotMeta(event.detail);
+    });
+    // a frame the worker could not apply leaves the client's weights unknown,
+    // so start over from a fresh snapshot rather than draw wrong numbers
+    socket.addEventListener("frameerror", (event) => {
+      if (this.socket !== socket) return;
+      console.error(`dropviz: invalid frame for run ${this.runId}: ${event.detail}`);
+      this.resync(event.detail);
     });
     socket.addEventListener("close", (event) => {
       if (this.socket !== socket) return;
       this.socket = null;
       this.handleClose(event);
     });
-  }
-
-  handleMessage(data) {
-    if (typeof data === "string") {
-      this.handleText(data);
-      return;
-    }
-    let meta = null;
-    try {
-      meta = peekSnapshotMeta(data);
-    } catch (error) {
-      // the worker rejects the frame too and the stream reconnects
-      console.error(`dropviz: invalid binary message for run ${this.runId}: ${error.message}`);
-    }
-    if (meta !== null) this.store.applySnapshotMeta(meta);
-    this.frames.sendFrame(this.connectionId, data);
-  }
-
-  /**
-   * Called when the worker could not apply a frame of connection
-   * `connectionId`. The client's weights are then unknown, so it starts over
-   * from a fresh snapshot rather than draw wrong numbers.
-   */
-  handleFrameError(connectionId, message) {
-    if (this.socket === null || connectionId !== this.connectionId) return; // a connection already replaced
-    console.error(`dropviz: invalid frame for run ${this.runId}: ${message}`);
-    this.resync(message);
   }
 
   handleText(text) {

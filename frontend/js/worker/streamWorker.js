@@ -1,7 +1,9 @@
 // The stream worker: a module worker that owns the page's copy of the weights
 // and everything counted from the frames, so that the main thread only draws.
-// It receives each binary message's ArrayBuffer as a transfer, joins part
-// frames, decodes, adds the deltas to the weights, and keeps the training
+// It holds the run's WebSocket, because receiving megabytes a second costs
+// the thread that owns the socket. It passes the text messages and each
+// snapshot's metadata on to the page, joins part frames, decodes, adds the
+// deltas to the weights, and keeps the training
 // counts, the sub-network tally, the heatmap trails and the pinned weights
 // (a Store and a LessonState, as the page had them). It sends the page only
 // what the views draw: heatmap pixels at screen size, count histograms, block
@@ -16,7 +18,17 @@
 import { describeUnit, describeWeight } from "../lessons/explain.js";
 import { weightKeepProbabilities } from "../lessons/keepProbabilities.js";
 import { LessonState } from "../lessons/lessonState.js";
-import { decodeSnapshot, decodeSteps, FRAME_PART, FRAME_SNAPSHOT, MASK_SCOPE_WEIGHTS, PartAssembler, ProtocolError, readFrameType } from "../protocol.js";
+import {
+  decodeSnapshot,
+  decodeSteps,
+  FRAME_PART,
+  FRAME_SNAPSHOT,
+  MASK_SCOPE_WEIGHTS,
+  PartAssembler,
+  peekSnapshotMeta,
+  ProtocolError,
+  readFrameType,
+} from "../protocol.js";
 import { heatmapPicture } from "../render/heatmap.js";
 import { drawSubnetworkLinks, keptUnitsOf } from "../render/linkDrawing.js";
 import { MAX_DRAWN_LINKS } from "../render/network.js";
@@ -36,8 +48,9 @@ const assembler = new PartAssembler();
 const pending = new Set(); // names of views changed since they were last sent
 const lastSent = new Map(); // view name → time it was last sent
 let generation = 0; // the page's count of cleared runs; older updates are ignored there
-let connection = null; // id of the page's current WebSocket connection
-let failedConnection = null; // a connection whose frames are no longer applied
+const sockets = new Map(); // id → WebSocket, until it closes
+let connection = null; // id of the socket whose frames are applied
+let failedConnection = null; // a socket whose frames are no longer applied
 let views = { network: null, heatmap: null }; // what the page's views need, see "views"
 let awaitingAck = false;
 let pushTimer = null;
@@ -52,12 +65,11 @@ store.subscribe(() => {
 
 self.addEventListener("message", ({ data }) => {
   switch (data.type) {
-    case "frame":
-      applyMessage(data.connection, data.buffer);
+    case "openSocket":
+      openSocket(data.id, data.url);
       break;
-    case "connection":
-      connection = data.id;
-      assembler.reset();
+    case "closeSocket":
+      sockets.get(data.id)?.close(data.code, data.reason);
       break;
     case "clear":
       generation = data.generation;
@@ -92,7 +104,39 @@ self.addEventListener("message", ({ data }) => {
   }
 });
 
-/** Applies one binary message of connection `connectionId`; a failure is reported so the page reconnects. */
+function postSocketEvent(id, event, detail = null) {
+  self.postMessage({ type: "socket", id, event, detail });
+}
+
+/** Opens the page's WebSocket `id`, whose binary messages replace those of any earlier socket. */
+function openSocket(id, url) {
+  connection = id;
+  assembler.reset();
+  const socket = new WebSocket(url);
+  socket.binaryType = "arraybuffer";
+  sockets.set(id, socket);
+  socket.addEventListener("open", () => postSocketEvent(id, "open"));
+  socket.addEventListener("close", ({ code, reason }) => {
+    sockets.delete(id);
+    postSocketEvent(id, "close", { code, reason });
+  });
+  socket.addEventListener("message", ({ data }) => {
+    if (typeof data === "string") {
+      postSocketEvent(id, "message", data);
+      return;
+    }
+    let meta = null;
+    try {
+      meta = peekSnapshotMeta(data);
+    } catch {
+      // applyMessage rejects the same message and reports why
+    }
+    if (meta !== null) postSocketEvent(id, "snapshotmeta", meta);
+    applyMessage(id, data);
+  });
+}
+
+/** Applies one binary message of socket `connectionId`; a failure is reported so the page reconnects. */
 function applyMessage(connectionId, buffer) {
   if (connectionId !== connection || connectionId === failedConnection) return;
   try {
@@ -120,7 +164,7 @@ function applyMessage(connectionId, buffer) {
   } catch (error) {
     // a frame that cannot be applied leaves the weights unknown: the page reconnects for a fresh snapshot
     failedConnection = connectionId;
-    self.postMessage({ type: "frameError", connection: connectionId, message: error.message });
+    postSocketEvent(connectionId, "frameerror", error.message);
   }
 }
 

@@ -1,21 +1,39 @@
-// The main thread's side of the stream worker (streamWorker.js). The socket
-// hands it every binary message, which it transfers to the worker unread.
-// It applies the worker's updates to the store and keeps what the lessons
-// views draw, so it stands in for the LessonState the page used to own:
+// The main thread's side of the stream worker (streamWorker.js). It opens
+// the run's WebSocket in the worker, which applies the binary messages and
+// passes the text ones on. It applies the worker's updates to the store and
+// keeps what the lessons views draw, so it stands in for the LessonState the
+// page used to own:
 // `counts`, `tally` and `pinned.weights` are summaries in the worker's
 // words, and `pin`, `unpin`, `describe` and `readWeights` are requests.
 
+/**
+ * A WebSocket held by the stream worker, with the part of WebSocket's
+ * interface that RunStream uses: "open", "close" and "message" events (text
+ * messages only), and close(). It also dispatches "snapshotmeta" with a
+ * snapshot's metadata and "frameerror" with the reason a frame could not be applied.
+ */
+class WorkerSocket extends EventTarget {
+  constructor(worker, id) {
+    super();
+    this.worker = worker;
+    this.id = id;
+  }
+
+  close(code, reason) {
+    this.worker.postMessage({ type: "closeSocket", id: this.id, code, reason });
+  }
+}
+
 export class StreamWorkerClient {
-  /** `onFrameError(connectionId, message)` is called when the worker could not apply a frame. */
-  constructor(store, { onFrameError = () => {} } = {}) {
+  constructor(store) {
     this.store = store;
-    this.onFrameError = onFrameError;
+    this.sockets = new Map(); // id → WorkerSocket until its close event
     this.worker = new Worker(new URL("./streamWorker.js", import.meta.url), { type: "module" });
     this.worker.addEventListener("message", (event) => this.handleMessage(event.data));
     this.worker.addEventListener("error", (event) => {
       console.error(`dropviz: the stream worker failed: ${event.message}`);
     });
-    this.connectionId = 0;
+    this.socketCount = 0;
     this.generation = 0;
     this.sentRun = null;
     this.sentViewsKey = "";
@@ -56,16 +74,31 @@ export class StreamWorkerClient {
     this.worker.postMessage({ type: "run", run });
   }
 
-  /** Starts a new WebSocket connection's frames; returns its id for `sendFrame`. */
-  startConnection() {
-    this.connectionId++;
-    this.worker.postMessage({ type: "connection", id: this.connectionId });
-    return this.connectionId;
+  /**
+   * Opens a WebSocket to `url` in the worker, which from then on applies its
+   * binary messages instead of any earlier socket's. Returns a WorkerSocket.
+   */
+  openSocket(url) {
+    const id = ++this.socketCount;
+    const socket = new WorkerSocket(this.worker, id);
+    this.sockets.set(id, socket);
+    this.worker.postMessage({ type: "openSocket", id, url });
+    return socket;
   }
 
-  /** Transfers one binary message to the worker; `buffer` is unusable here afterwards. */
-  sendFrame(connectionId, buffer) {
-    this.worker.postMessage({ type: "frame", connection: connectionId, buffer }, [buffer]);
+  dispatchSocketEvent({ id, event, detail }) {
+    const socket = this.sockets.get(id);
+    if (socket === undefined) return;
+    if (event === "message") {
+      socket.dispatchEvent(new MessageEvent("message", { data: detail }));
+    } else if (event === "close") {
+      this.sockets.delete(id);
+      socket.dispatchEvent(new CloseEvent("close", detail));
+    } else if (event === "open") {
+      socket.dispatchEvent(new Event("open"));
+    } else {
+      socket.dispatchEvent(new CustomEvent(event, { detail }));
+    }
   }
 
   /**
@@ -108,8 +141,8 @@ export class StreamWorkerClient {
   handleMessage(message) {
     if (message.type === "update") {
       this.applyUpdate(message);
-    } else if (message.type === "frameError") {
-      this.onFrameError(message.connection, message.message);
+    } else if (message.type === "socket") {
+      this.dispatchSocketEvent(message);
     } else if (message.type === "reply") {
       const resolve = this.replies.get(message.id);
       this.replies.delete(message.id);
