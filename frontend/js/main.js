@@ -150,42 +150,37 @@ function renderEpochCharts() {
   });
 }
 
-// Each canvas that changes costs the compositor a copy of its pixels in the
-// frame it changes, so the canvases that change with every step redraw at
-// most 15 to 20 times a second, which keeps most animation frames free.
+// The stream worker sends an update at most every 50 ms, with every view it
+// changed, and the views draw in the animation frame after it. So they all
+// change in the same frames: each frame that changes something costs a
+// compositor commit, and 20 a second leave most frames free. The network and
+// the heatmaps only put pixels the worker computed; the counts and the pinned
+// weights still draw histograms and charts here, so at most one of those two
+// draws per frame.
 new RenderLoop(store, {
-  [Dirty.COUNTERS]: {
-    render: () => {
-      counters.render(store);
-      runNotes.render(store);
-    },
-    minIntervalMs: 50,
+  [Dirty.COUNTERS]: () => {
+    counters.render(store);
+    runNotes.render(store);
   },
   [Dirty.CONTROLS]: () => form.updateButtons(store.runMissing ? null : (store.run?.status ?? null), busy),
-  [Dirty.NETWORK]: { render: renderNetwork, expensive: true, minIntervalMs: 50 },
-  [Dirty.HEATMAP]: {
-    render: () => {
-      if (replay.source !== null) heatmaps.render(replay.source, replay.heatmapHistory);
-      else heatmaps.render(store, null, lessons.pictures);
-      sendWorkerViews();
-    },
-    expensive: true,
-    minIntervalMs: 66,
+  [Dirty.NETWORK]: renderNetwork,
+  [Dirty.HEATMAP]: () => {
+    if (replay.source !== null) heatmaps.render(replay.source, replay.heatmapHistory);
+    else heatmaps.render(store, null, lessons.pictures);
+    sendWorkerViews();
   },
-  [Dirty.STEP_CHART]: { render: () => drawStepLossChart(charts.stepLoss, store), minIntervalMs: 100 },
+  [Dirty.STEP_CHART]: () => drawStepLossChart(charts.stepLoss, store),
   [Dirty.EPOCH_CHARTS]: renderEpochCharts,
-  // counts and repeats change little from one frame to the next, so they redraw a few times a second
-  [Dirty.SUBNETWORK_METER]: { render: () => meterView.render(store, lessons), minIntervalMs: 250 },
+  [Dirty.SUBNETWORK_METER]: () => meterView.render(store, lessons),
   [Dirty.TRAINING_COUNTS]: {
     render: () => {
       countsView.render(store, lessons);
       showTooltip(); // the hovered unit's or weight's numbers change as steps arrive
     },
     expensive: true,
-    minIntervalMs: 400,
-    budget: 0.1, // a large network's counts take tens of ms to summarize
+    budget: 0.1, // six histograms and three maps: a few ms each time
   },
-  [Dirty.PINNED]: { render: () => pinnedView.render(store, lessons), expensive: true, minIntervalMs: 100 },
+  [Dirty.PINNED]: { render: () => pinnedView.render(store, lessons), expensive: true },
 });
 
 function setBusy(value) {

@@ -36,11 +36,24 @@ import { blockStatistics } from "../render/networkSummary.js";
 import { summarizeWeightCounts } from "../render/trainingCountsView.js";
 import { Dirty, Store } from "../state.js";
 
-const PUSH_INTERVAL_MS = 1000 / 30;
+const PUSH_INTERVAL_MS = 50;
+const CLOSE_POLICY_VIOLATION = 1008; // the server also closes an unknown run with it
+const CLOSE_ABNORMAL = 1006; // makes the page reconnect
 const MIN_INTERVAL_MS = {
   [Dirty.TRAINING_COUNTS]: 400, // reads every counter of every weight
+  [Dirty.SUBNETWORK_METER]: 250, // its numbers change little between updates
   [Dirty.PINNED]: 100, // copies each pinned weight's history
 };
+
+// The page asks the server for fewer steps frames of a large network, so the
+// stream stays near this many bytes a second: a 784-512-512-10 frame carries
+// 2.7 MB of float32 deltas, which the server would otherwise send up to 15
+// times a second. Merged frames still carry every step's masks and the exact
+// float32 sum of the deltas, so the counts and the weights stay exact; only
+// the drawn sub-network and ΔW change less often. Small networks keep the
+// server's 60 frames a second.
+const STREAM_BYTES_PER_SECOND = 16_000_000;
+const SERVER_DEFAULT_FRAMES_PER_SECOND = 60;
 
 const store = new Store();
 const lessons = new LessonState(store);
@@ -51,6 +64,8 @@ let generation = 0; // the page's count of cleared runs; older updates are ignor
 const sockets = new Map(); // id → WebSocket, until it closes
 let connection = null; // id of the socket whose frames are applied
 let failedConnection = null; // a socket whose frames are no longer applied
+let frameRateRequested = null; // the socket that was asked for a lower frame rate
+let frameRateRejected = false; // the server allows fewer frames a second than the page asked for
 let views = { network: null, heatmap: null }; // what the page's views need, see "views"
 let awaitingAck = false;
 let pushTimer = null;
@@ -118,6 +133,12 @@ function openSocket(id, url) {
   socket.addEventListener("open", () => postSocketEvent(id, "open"));
   socket.addEventListener("close", ({ code, reason }) => {
     sockets.delete(id);
+    if (code === CLOSE_POLICY_VIOLATION && reason.startsWith("max_frames_per_second")) {
+      // a server configured below the requested rate: reconnect without asking
+      frameRateRejected = true;
+      postSocketEvent(id, "close", { code: CLOSE_ABNORMAL, reason });
+      return;
+    }
     postSocketEvent(id, "close", { code, reason });
   });
   socket.addEventListener("message", ({ data }) => {
@@ -151,6 +172,7 @@ function applyMessage(connectionId, buffer) {
 
     if (readFrameType(message) === FRAME_SNAPSHOT) {
       store.applySnapshot(decodeSnapshot(message));
+      requestFrameRate(connectionId);
       return;
     }
     if (store.layerSizes === null || store.weights === null) {
@@ -166,6 +188,19 @@ function applyMessage(connectionId, buffer) {
     failedConnection = connectionId;
     postSocketEvent(connectionId, "frameerror", error.message);
   }
+}
+
+/** Asks socket `id` for at most STREAM_BYTES_PER_SECOND of deltas, once per socket. */
+function requestFrameRate(id) {
+  const socket = sockets.get(id);
+  if (frameRateRejected || frameRateRequested === id || socket === undefined) return;
+  const sizes = store.layerSizes;
+  let deltaBytes = 0;
+  for (let l = 0; l + 1 < sizes.length; l++) deltaBytes += 4 * (sizes[l] + 1) * sizes[l + 1];
+  const rate = Math.max(1, Math.floor((10 * STREAM_BYTES_PER_SECOND) / deltaBytes) / 10);
+  if (rate >= SERVER_DEFAULT_FRAMES_PER_SECOND) return;
+  frameRateRequested = id;
+  socket.send(JSON.stringify({ type: "options", max_frames_per_second: rate }));
 }
 
 function isDue(name, time) {
