@@ -2,15 +2,18 @@
 
 Frames are encoded in Python with `dropviz.streaming.frames` and decoded in
 Chromium; every decoded array is compared with numpy's decoding of the same
-bytes. The last test streams a real run whose frames the server splits into
-parts, and compares the page's weights with the server's.
+bytes. The last two tests stream real runs: one whose frames the server
+splits into parts, and one large enough that the page asks for fewer frames
+a second. Both compare the page's weights with the server's.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -317,6 +320,91 @@ def test_page_applies_split_frames(
     )
     assert any(message[6] == 3 for message in frames), "the server sent no part frame"
 
+    response = httpx.get(
+        f"{split_server.base_url}/api/runs/{run_id}/weights", timeout=30
+    )
+    with np.load(io.BytesIO(response.content)) as archive:
+        server_weights = [archive[f"W{layer}"].ravel() for layer in range(3)]
+    page_weights = page.evaluate(
+        "window.dropviz.readWeights().then((w) => w.weights.map((l) => Array.from(l)))"
+    )
+    for layer, (ours, theirs) in enumerate(
+        zip(page_weights, server_weights, strict=True)
+    ):
+        np.testing.assert_allclose(
+            np.asarray(ours, np.float32), theirs, rtol=0, atol=1e-4, err_msg=f"W{layer}"
+        )
+
+
+def _delta_bytes(layer_sizes: list[int]) -> int:
+    """Bytes of float32 weight and bias deltas in one steps frame."""
+    return sum(
+        4 * (layer_sizes[layer] + 1) * layer_sizes[layer + 1]
+        for layer in range(len(layer_sizes) - 1)
+    )
+
+
+def test_large_network_asks_fewer_frames(
+    page: sync_api.Page, split_server: LiveServer
+) -> None:
+    """A 64-512-512-10 frame is 1.2 MB, so the page asks for 13.2 frames a second.
+
+    Its copy of the weights is still exact: merged float32 frames lose nothing.
+    """
+    sent: list[str] = []
+    received: list[str] = []
+
+    def on_websocket(websocket: sync_api.WebSocket) -> None:
+        websocket.on(
+            "framesent",
+            lambda payload: sent.append(payload) if isinstance(payload, str) else None,
+        )
+        websocket.on(
+            "framereceived",
+            lambda payload: (
+                received.append(payload) if isinstance(payload, str) else None
+            ),
+        )
+
+    page.on("websocket", on_websocket)
+    page.select_option("#field-dataset", "digits")
+    page.fill("#field-hidden-sizes", "512,512")
+    page.select_option("#field-speed", "")
+    page.click("#button-new")
+    sync_api.expect(page.locator("#counter-status")).to_have_text(
+        "created", timeout=TIMEOUT_MS
+    )
+    run_id = page.locator("#counter-run").get_attribute("title")
+    page.wait_for_function("window.dropviz.store.hasSnapshot", timeout=TIMEOUT_MS)
+    page.click("#button-start")
+    page.wait_for_function(
+        "Number(document.querySelector('#counter-step').dataset.value) >= 100",
+        timeout=TIMEOUT_MS,
+    )
+    page.click("#button-pause")
+    sync_api.expect(page.locator("#counter-status")).to_have_text(
+        "paused", timeout=TIMEOUT_MS
+    )
+
+    # 16 MB/s of deltas, rounded down to a tenth of a frame
+    rate = math.floor(10 * 16_000_000 / _delta_bytes([64, 512, 512, 10])) / 10
+    assert rate == 13.2
+    options = [json.loads(text) for text in sent]
+    assert options == [{"type": "options", "max_frames_per_second": rate}]
+    confirmations = [
+        message for message in map(json.loads, received) if message["type"] == "options"
+    ]
+    assert [c["max_frames_per_second"] for c in confirmations] == [rate]
+    assert confirmations[0]["delta_dtype"] == "float32"
+
+    step = httpx.get(f"{split_server.base_url}/api/runs/{run_id}", timeout=30).json()[
+        "step"
+    ]
+    page.wait_for_function(
+        "(step) => document.querySelector('#counter-step').dataset.value === step",
+        arg=str(step),
+        timeout=TIMEOUT_MS,
+    )
     response = httpx.get(
         f"{split_server.base_url}/api/runs/{run_id}/weights", timeout=30
     )
