@@ -114,7 +114,8 @@ export class HeatmapView {
       const picture = heatmapPicture(values, figure, (shownMax) => history.scaleBound(this.mode, l, this.scale, shownMax));
       this.paintLayer(figure, picture, steps);
     }
-    this.container.dataset.step = lastFrame === null ? "" : String(lastFrame.step);
+    // without a history (the live run before the worker's first maps) nothing of the step is shown
+    this.container.dataset.step = lastFrame === null || history === null ? "" : String(lastFrame.step);
     this.container.dataset.mode = this.mode;
   }
 

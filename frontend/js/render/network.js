@@ -121,7 +121,8 @@ export class NetworkView {
       if (live !== null) this.summary.setStats(live.summaryStats);
       this.drawSummary(store.weights, kept, weightMasks);
     } else if (live !== null) {
-      linksShowStep = live.linkImage !== null && this.drawLinkImage(live.linkImage);
+      const image = live.linkImage;
+      linksShowStep = image !== null && image.step === (lastFrame?.step ?? null) && this.drawLinkImage(image);
       this.updateUnits(kept);
     } else {
       this.drawLinks(store.weights, kept, weightMasks);
@@ -326,7 +327,7 @@ export class NetworkView {
 
   /**
    * Shows links the stream worker drew for the latest step: `image` is {
-   * bitmap, fadedLinkCount, rmsWeights } with a bitmap of the canvas's size.
+   * bitmap, step, fadedLinkCount, rmsWeights } with a bitmap of the canvas's size.
    * Returns false, drawing nothing, when the bitmap has another size, as
    * after a resize, until the worker draws the new layout.
    */

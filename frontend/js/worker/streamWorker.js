@@ -307,13 +307,17 @@ function sameSizes(a, b) {
  */
 function addNetwork(update, transfer) {
   const weights = store.weights;
-  if (weights === null) return;
+  if (weights === null) {
+    update.linkImage = null;
+    return;
+  }
   const weightCount = weights.reduce((sum, layer) => sum + layer.length, 0);
   if (weightCount <= MAX_DRAWN_LINKS) {
     update.weights = copyArrays(weights, transfer);
     update.biases = copyArrays(store.biases, transfer);
   }
   const scene = views.network;
+  update.linkImage = null; // unless drawn below: the page must not show older links with this step's units
   if (scene === null || !sameSizes(scene.layerSizes ?? scene.blockLayout?.map(({ count }) => count) ?? null, store.layerSizes)) return;
   if (scene.kind === "summary") {
     update.summaryStats = blockStatistics(weights, scene.blockLayout, true);
@@ -335,7 +339,7 @@ function addNetwork(update, transfer) {
   });
   const bitmap = linkCanvas.transferToImageBitmap();
   transfer.push(bitmap);
-  update.linkImage = { bitmap, ...drawn };
+  update.linkImage = { bitmap, step: lastFrame === null ? null : lastFrame.step, ...drawn };
 }
 
 function copyArrays(arrays, transfer) {

@@ -50,7 +50,7 @@ export class StreamWorkerClient {
     this.pinned = { weights: [] };
     this.pictures = null; // the heatmaps' pixels for the live run
     this.linkImage?.bitmap.close();
-    this.linkImage = null; // { bitmap, fadedLinkCount, rmsWeights } of the latest drawn step
+    this.linkImage = null; // { bitmap, step, fadedLinkCount, rmsWeights } of the latest drawn step
     this.summaryStats = null; // block statistics of the summary view
   }
 
