@@ -14,6 +14,9 @@ that the server reads as DROPVIZ_DATA_DIR. After a warm-up it records, for
 - steps the page received and steps the server trained;
 - the 1-minute load average of the machine before and after.
 
+With `--screenshot-dir`, it then saves full-page screenshots of the page,
+still training, at 1280x800 and 1920x1080.
+
 Usage, from the repository root:
     python bench/page_render.py [--network 64-128-128-10]
         [--network 784-512-512-10] [--rounds 3] [--seconds 10] [--warmup 3]
@@ -49,6 +52,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
+SCREENSHOT_VIEWPORTS = [(1280, 800), (1920, 1080)]
 SERVER_START_TIMEOUT = 30.0  # seconds
 DATASET_BY_INPUTS = {64: "digits", 784: "mnist"}
 MNIST_TRAIN_IMAGES = 6000
@@ -129,12 +133,21 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def save_screenshots(page: sync_api.Page, folder: Path, name: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for width, height in SCREENSHOT_VIEWPORTS:
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(1500)  # the views redraw at the new size
+        page.screenshot(path=folder / f"{name}-{width}x{height}.png", full_page=True)
+
+
 def measure(
     browser: sync_api.Browser,
     base_url: str,
     network: str,
     seconds: float,
     warmup: float,
+    screenshot_dir: Path | None = None,
 ) -> dict[str, Any]:
     dataset, hidden = parse_network(network)
     load_before = load_average()
@@ -167,6 +180,8 @@ def measure(
     view = page.evaluate("document.querySelector('#network svg').dataset.view")
     frames = page.evaluate("window.__bench.frames")
     long_tasks = page.evaluate("window.__bench.longTasks")
+    if screenshot_dir is not None:
+        save_screenshots(page, screenshot_dir, network)
     httpx.post(f"{base_url}/api/runs/{run_id}/stop", timeout=30)
     context.close()
 
@@ -210,6 +225,11 @@ def main() -> None:
         "--rounds", type=int, default=1, help="measurements of every network"
     )
     parser.add_argument(
+        "--screenshot-dir",
+        type=Path,
+        help="folder for screenshots of each network's page after its last round",
+    )
+    parser.add_argument(
         "--seconds", type=float, default=10.0, help="measured seconds per network"
     )
     parser.add_argument(
@@ -237,8 +257,14 @@ def main() -> None:
                 )
                 for round_index in range(args.rounds):
                     for network in networks:
+                        last_round = round_index + 1 == args.rounds
                         result = measure(
-                            browser, base_url, network, args.seconds, args.warmup
+                            browser,
+                            base_url,
+                            network,
+                            args.seconds,
+                            args.warmup,
+                            args.screenshot_dir if last_round else None,
                         )
                         result["round"] = round_index + 1
                         print(json.dumps(result), flush=True)

@@ -203,6 +203,21 @@ def _click_cell(page: sync_api.Page, layer: int, source: int, destination: int) 
     page.mouse.up()
 
 
+def _count_map_pixels(page: sync_api.Page, layer: int) -> np.ndarray:
+    """Return weight layer `layer`'s share map as a (rows, columns, 4) array."""
+    height, width, data = page.evaluate(
+        """(layer) => {
+            const canvas = document.querySelector(
+                `.counts-weight-figure[data-layer="${layer}"] canvas.counts-map`);
+            const pixels = canvas.getContext("2d")
+                .getImageData(0, 0, canvas.width, canvas.height).data;
+            return [canvas.height, canvas.width, Array.from(pixels)];
+        }""",
+        layer,
+    )
+    return np.asarray(data, dtype=np.uint8).reshape(height, width, 4)
+
+
 def _expected_repeats(steps: int, groups: list[tuple[int, float]]) -> float:
     """Return E[repeats] for one group of n items kept with probability q.
 
@@ -330,6 +345,19 @@ def test_counts_and_pins_match_frames(page: sync_api.Page, server: LiveServer) -
     )
     expected_share = float(np.mean([np.outer(s[1], s[2]).mean() for s in masks]))
     assert mean_share == pytest.approx(expected_share, abs=1e-4)
+
+    # W[1]'s share map has a pixel per weight: the most and the least trained
+    # weights differ in colour, and redrawing at another size changes nothing
+    trained = np.sum([np.outer(step[1], step[2]) for step in masks], axis=0)
+    most = np.unravel_index(np.argmax(trained), trained.shape)
+    least = np.unravel_index(np.argmin(trained), trained.shape)
+    before = _count_map_pixels(page, 1)
+    assert before.shape[:2] == trained.shape
+    assert not np.array_equal(before[most], before[least])
+    for width, height in [(1920, 1080), (1280, 800)]:
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(500)
+    np.testing.assert_array_equal(_count_map_pixels(page, 1), before)
 
     _save_view_screenshots(
         page,

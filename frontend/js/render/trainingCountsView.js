@@ -292,10 +292,12 @@ export class TrainingCountsView {
 
   /** Draws a weight layer's share map and histogram from summarizeWeightCounts's result. */
   drawWeightLayer(figure, { rowStride, summary, histogram }, total, share, { probability, factors }) {
-    const drawn = summary.blockMeans; // mean count per drawn cell, turned into shares below
+    // shares of the mean count per drawn cell; the summary stays as it is, because a resize draws it again
+    const means = summary.blockMeans;
+    const drawn = new Float32Array(means.length);
     let bound = 0;
     for (let index = 0; index < drawn.length; index++) {
-      drawn[index] = total > 0 ? drawn[index] / total : 0;
+      drawn[index] = total > 0 ? means[index] / total : 0;
       if (Number.isFinite(drawn[index])) bound = Math.max(bound, Math.abs(drawn[index] - probability));
     }
     fillDiverging(figure.image, drawn, total > 0 ? bound : 0, total > 0 ? probability : 0);
