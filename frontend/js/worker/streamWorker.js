@@ -12,8 +12,10 @@
 //
 // Updates go out at most every PUSH_INTERVAL_MS, and the next one only after
 // the page acknowledged the last, so a slow page gets fewer, newer updates
-// instead of a queue. Views whose summary reads every weight have their own
-// least interval (MIN_INTERVAL_MS).
+// instead of a queue. Some views have their own least interval
+// (MIN_INTERVAL_MS), and a view whose part of an update took long waits
+// until VIEW_BUDGET of the time since has passed: at thousands of steps a
+// second the counting needs the worker's time more than a 20th link drawing.
 
 import { describeUnit, describeWeight } from "../lessons/explain.js";
 import { weightKeepProbabilities } from "../lessons/keepProbabilities.js";
@@ -37,6 +39,7 @@ import { summarizeWeightCounts } from "../render/trainingCountsView.js";
 import { Dirty, Store } from "../state.js";
 
 const PUSH_INTERVAL_MS = 50;
+const VIEW_BUDGET = 0.25; // share of the worker's time one view's updates may take
 const CLOSE_POLICY_VIOLATION = 1008; // the server also closes an unknown run with it
 const CLOSE_ABNORMAL = 1006; // makes the page reconnect
 const MIN_INTERVAL_MS = {
@@ -60,6 +63,7 @@ const lessons = new LessonState(store);
 const assembler = new PartAssembler();
 const pending = new Set(); // names of views changed since they were last sent
 const lastSent = new Map(); // view name → time it was last sent
+const viewCosts = new Map(); // view name → ms its part of the last update took
 let generation = 0; // the page's count of cleared runs; older updates are ignored there
 const sockets = new Map(); // id → WebSocket, until it closes
 let connection = null; // id of the socket whose frames are applied
@@ -203,8 +207,13 @@ function requestFrameRate(id) {
   socket.send(JSON.stringify({ type: "options", max_frames_per_second: rate }));
 }
 
+function dueTime(name) {
+  const intervalMs = Math.max(MIN_INTERVAL_MS[name] ?? 0, (viewCosts.get(name) ?? 0) / VIEW_BUDGET);
+  return (lastSent.get(name) ?? -Infinity) + intervalMs;
+}
+
 function isDue(name, time) {
-  return (lastSent.get(name) ?? -Infinity) + (MIN_INTERVAL_MS[name] ?? 0) <= time;
+  return dueTime(name) <= time;
 }
 
 function schedulePush() {
@@ -213,8 +222,7 @@ function schedulePush() {
   let delayMs = Math.max(0, lastPushTime + PUSH_INTERVAL_MS - now);
   if (![...pending].some((name) => isDue(name, now + delayMs))) {
     // only views with their own interval are pending: wait for the first of them
-    const dueTimes = [...pending].map((name) => (lastSent.get(name) ?? -Infinity) + (MIN_INTERVAL_MS[name] ?? 0));
-    delayMs = Math.max(delayMs, Math.min(...dueTimes) - now);
+    delayMs = Math.max(delayMs, Math.min(...[...pending].map(dueTime)) - now);
   }
   pushTimer = setTimeout(push, delayMs);
 }
@@ -267,12 +275,18 @@ function buildUpdate(names, transfer) {
     transfer.push(update.metrics.losses.buffer, update.metrics.batchAccuracies.buffer);
     metricsFrom = null;
   }
-  if (names.has(Dirty.NETWORK)) addNetwork(update, transfer);
-  if (names.has(Dirty.HEATMAP)) update.pictures = heatmapPictures(transfer);
-  if (names.has(Dirty.TRAINING_COUNTS)) update.counts = countsSummary(transfer);
+  if (names.has(Dirty.NETWORK)) measureView(Dirty.NETWORK, () => addNetwork(update, transfer));
+  if (names.has(Dirty.HEATMAP)) measureView(Dirty.HEATMAP, () => (update.pictures = heatmapPictures(transfer)));
+  if (names.has(Dirty.TRAINING_COUNTS)) measureView(Dirty.TRAINING_COUNTS, () => (update.counts = countsSummary(transfer)));
   if (names.has(Dirty.SUBNETWORK_METER)) update.tally = tallySummary();
   if (names.has(Dirty.PINNED)) update.pinned = lessons.pinned.weights.map(pinnedSummary);
   return update;
+}
+
+function measureView(name, compute) {
+  const start = performance.now();
+  compute();
+  viewCosts.set(name, performance.now() - start);
 }
 
 /** The latest step as the page's views read it: its masks copied, its deltas left here. */
