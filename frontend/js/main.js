@@ -174,11 +174,12 @@ new RenderLoop(store, {
   [Dirty.SUBNETWORK_METER]: () => meterView.render(store, lessons),
   [Dirty.TRAINING_COUNTS]: {
     render: () => {
-      countsView.render(store, lessons);
+      // the view draws a few figures at a time and asks again until all are drawn
+      if (countsView.render(store, lessons)) store.markDirty(Dirty.TRAINING_COUNTS);
       showTooltip(); // the hovered unit's or weight's numbers change as steps arrive
     },
     expensive: true,
-    budget: 0.1, // six histograms and three maps: a few ms each time
+    budget: 0.2,
   },
   [Dirty.PINNED]: { render: () => pinnedView.render(store, lessons), expensive: true },
 });

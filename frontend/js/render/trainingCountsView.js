@@ -11,6 +11,7 @@ import { cellAt, describeBlocks, fillDiverging, layoutMatrix } from "./matrixLay
 import { cssGradient } from "./palette.js";
 
 const MAX_BINS = 30;
+const FIGURES_PER_DRAW = 2; // of a unit layer's histogram, or a weight layer's map and histogram
 const BAR_COLOUR = "#8fa9c9";
 const THEORY_COLOUR = "#c2410c";
 const MAP_MAX_WIDTH_PX = 240;
@@ -178,54 +179,72 @@ export class TrainingCountsView {
     this.layerSizes = null;
     this.unitFigures = [];
     this.weightFigures = [];
+    this.nextFigure = 0; // the next figure of the pass in progress, 0 between passes
+    this.passCounts = null; // the counts the pass in progress draws
   }
 
+  /**
+   * Redraws the panel from `lessons.counts`, FIGURES_PER_DRAW figures per
+   * call, because all six histograms and three maps of a 784-512-512-10 run
+   * at once took up to 45 ms of the page's main thread. Returns true while
+   * figures of this pass remain, and the caller calls again. A pass draws
+   * every figure from the counts it started with, and the summary and lesson
+   * sentences change when it ends, so they describe the figures on screen.
+   */
   render(store, lessons) {
-    const counts = lessons.counts;
-    if (counts === null || store.layerSizes === null) {
+    if (lessons.counts === null || store.layerSizes === null) {
       this.elements.units.replaceChildren();
       this.elements.weights.replaceChildren();
       this.layerSizes = null;
+      this.nextFigure = 0;
       setText(this.elements.summary, "");
       setText(this.elements.lesson, "");
-      return;
+      return false;
     }
     if (this.layerSizes === null || this.layerSizes.join() !== store.layerSizes.join()) this.build(store.layerSizes);
+    if (this.nextFigure === 0) this.passCounts = lessons.counts;
 
+    const counts = this.passCounts;
     const config = store.run?.config ?? {};
+    const figureCount = this.unitFigures.length + this.weightFigures.length;
+    const end = Math.min(figureCount, this.nextFigure + FIGURES_PER_DRAW);
+    for (let index = this.nextFigure; index < end; index++) {
+      if (index < this.unitFigures.length) this.drawUnitLayer(index, counts, config);
+      else this.drawWeightLayer(index - this.unitFigures.length, counts, config);
+    }
+    this.nextFigure = end < figureCount ? end : 0;
+    if (this.nextFigure > 0) return true;
+
     const total = counts.sampleCount;
-    const noun = counts.sampleNoun;
     const missed = counts.missedSteps > 0 ? ` ${counts.missedSteps.toLocaleString("en-US")} steps were missed while reconnecting.` : "";
     const span = counts.stepCount > 0 ? `, steps ${counts.firstStep}–${counts.nextStep - 1}` : "";
     setText(
       this.elements.summary,
-      `Counted from every step's masks, merged frames included: ${total.toLocaleString("en-US")} ${noun}${span}.${missed}`,
+      `Counted from every step's masks, merged frames included: ${total.toLocaleString("en-US")} ${counts.sampleNoun}${span}.${missed}`,
     );
+    setText(this.elements.lesson, this.lessonText(config, store.layerSizes, weightKeepProbabilities(config, store.layerSizes)));
+    return false;
+  }
 
-    const unitKeeps = unitKeepProbabilities(config, store.layerSizes);
-    this.unitFigures.forEach((figure, layer) => {
-      const keptCounts = counts.keptCounts[layer];
-      const summary = summarizeCounts(keptCounts, 1, keptCounts.length);
-      const histogram = total > 0
-        ? binCounts(keptCounts, total, total * unitKeeps[layer], summary.min, summary.max, keptCounts.length, 1)
-        : null;
-      drawShareHistogram(figure.canvas, histogram, summary, total, unitKeeps[layer], "units");
-      let sum = 0;
-      for (let unit = 0; unit < keptCounts.length; unit++) sum += keptCounts[unit];
-      const share = total > 0 ? sum / keptCounts.length / total : NaN;
-      setText(figure.stat, `mean kept share ${Number.isFinite(share) ? share.toFixed(3) : "–"}; theory q = ${formatProbability(unitKeeps[layer])}`);
-    });
-
-    const weightKeeps = weightKeepProbabilities(config, store.layerSizes);
-    this.weightFigures.forEach((figure, layer) => {
-      const meanShare = total > 0 ? counts.trainedTotals[layer] / (figure.rows * figure.columns) / total : NaN;
-      this.drawWeightLayer(figure, counts.weightLayers[layer], total, meanShare, weightKeeps[layer]);
-    });
-    setText(this.elements.lesson, this.lessonText(config, store.layerSizes, weightKeeps));
+  drawUnitLayer(layer, counts, config) {
+    const figure = this.unitFigures[layer];
+    const total = counts.sampleCount;
+    const keep = unitKeepProbabilities(config, this.layerSizes)[layer];
+    const keptCounts = counts.keptCounts[layer];
+    const summary = summarizeCounts(keptCounts, 1, keptCounts.length);
+    const histogram = total > 0
+      ? binCounts(keptCounts, total, total * keep, summary.min, summary.max, keptCounts.length, 1)
+      : null;
+    drawShareHistogram(figure.canvas, histogram, summary, total, keep, "units");
+    let sum = 0;
+    for (let unit = 0; unit < keptCounts.length; unit++) sum += keptCounts[unit];
+    const share = total > 0 ? sum / keptCounts.length / total : NaN;
+    setText(figure.stat, `mean kept share ${Number.isFinite(share) ? share.toFixed(3) : "–"}; theory q = ${formatProbability(keep)}`);
   }
 
   build(layerSizes) {
     this.layerSizes = layerSizes.slice();
+    this.nextFigure = 0;
     const layerCount = layerSizes.length;
     this.unitFigures = layerSizes.slice(0, -1).map((count, layer) => {
       const figure = element("figure", "counts-figure");
@@ -290,8 +309,13 @@ export class TrainingCountsView {
     }, { passive: true });
   }
 
-  /** Draws a weight layer's share map and histogram from summarizeWeightCounts's result. */
-  drawWeightLayer(figure, { rowStride, summary, histogram }, total, share, { probability, factors }) {
+  /** Draws weight layer `layer`'s share map and histogram from summarizeWeightCounts's result. */
+  drawWeightLayer(layer, counts, config) {
+    const figure = this.weightFigures[layer];
+    const { rowStride, summary, histogram } = counts.weightLayers[layer];
+    const { probability, factors } = weightKeepProbabilities(config, this.layerSizes)[layer];
+    const total = counts.sampleCount;
+    const share = total > 0 ? counts.trainedTotals[layer] / (figure.rows * figure.columns) / total : NaN;
     // shares of the mean count per drawn cell; the summary stays as it is, because a resize draws it again
     const means = summary.blockMeans;
     const drawn = new Float32Array(means.length);
