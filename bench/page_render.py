@@ -12,6 +12,10 @@ that the server reads as DROPVIZ_DATA_DIR. After a warm-up it records, for
   page's scripts (so the loop itself keeps frames coming);
 - every main-thread task over 50 ms, from PerformanceObserver "longtask";
 - steps the page received and steps the server trained;
+- the CPU time of the page's main thread and of its renderer process (the
+  stream worker included), from the DevTools metrics ThreadTime and
+  ProcessTime. Unlike the frame intervals, these hardly change when other
+  programs load the machine;
 - the 1-minute load average of the machine before and after.
 
 With `--screenshot-dir`, it then saves full-page screenshots of the page,
@@ -129,6 +133,13 @@ def parse_network(text: str) -> tuple[str, str]:
     return DATASET_BY_INPUTS[sizes[0]], ",".join(map(str, sizes[1:-1]))
 
 
+def cpu_seconds(cdp: sync_api.CDPSession) -> tuple[float, float]:
+    """Return the CPU seconds of the page's main thread and renderer process."""
+    entries = cdp.send("Performance.getMetrics")["metrics"]
+    metrics = {entry["name"]: entry["value"] for entry in entries}
+    return metrics["ThreadTime"], metrics["ProcessTime"]
+
+
 def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
@@ -154,6 +165,8 @@ def measure(
     context = browser.new_context(viewport=VIEWPORT)
     context.add_init_script(PROBE)
     page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("Performance.enable")
     page.goto(base_url)
     page.wait_for_selector(
         f"#field-dataset option[value='{dataset}']:not([disabled])", state="attached"
@@ -172,9 +185,11 @@ def measure(
 
     server_start = httpx.get(f"{base_url}/api/runs/{run_id}", timeout=30).json()
     page_start = page.evaluate("window.dropviz.store.nextStep")
+    thread_start, process_start = cpu_seconds(cdp)
     page.evaluate("window.__bench.recording = true")
     page.wait_for_timeout(seconds * 1000)
     page.evaluate("window.__bench.recording = false")
+    thread_end, process_end = cpu_seconds(cdp)
     server_end = httpx.get(f"{base_url}/api/runs/{run_id}", timeout=30).json()
     page_end = page.evaluate("window.dropviz.store.nextStep")
     view = page.evaluate("document.querySelector('#network svg').dataset.view")
@@ -205,6 +220,12 @@ def measure(
         "page_steps_per_second": round((page_end - page_start) / seconds, 1),
         "server_steps_per_second": round(
             (server_end["step"] - server_start["step"]) / seconds, 1
+        ),
+        "main_thread_cpu_ms_per_s": round(
+            1000 * (thread_end - thread_start) / seconds, 1
+        ),
+        "renderer_cpu_ms_per_s": round(
+            1000 * (process_end - process_start) / seconds, 1
         ),
         "load_average_before": load_before,
         "load_average_after": load_average(),
