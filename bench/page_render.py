@@ -173,7 +173,8 @@ def measure(
     )
     page.select_option("#field-dataset", dataset)
     page.fill("#field-hidden-sizes", hidden)
-    page.fill("#field-epochs", "200")
+    # enough epochs that the run still trains when the measurement ends
+    page.fill("#field-epochs", "2000")
     page.select_option("#field-speed", "")
     page.click("#button-new")
     sync_api.expect(page.locator("#counter-status")).to_have_text(
@@ -227,6 +228,7 @@ def measure(
         "renderer_cpu_ms_per_s": round(
             1000 * (process_end - process_start) / seconds, 1
         ),
+        "run_status_after": server_end["status"],
         "load_average_before": load_before,
         "load_average_after": load_average(),
     }
