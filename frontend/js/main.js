@@ -23,7 +23,7 @@ import { RunTransfer } from "./transfer.js";
 import { StreamWorkerClient } from "./worker/workerClient.js";
 
 const store = new Store();
-// the worker applies the frames and keeps the lessons' counts; this stands in for them
+// the worker applies the frames and keeps the lessons' counts, and this replaces LessonState here
 const lessons = new StreamWorkerClient(store);
 const form = new RunForm(
   document.getElementById("run-form"),
@@ -154,9 +154,9 @@ function renderEpochCharts() {
 // changed, and the views draw in the animation frame after it. So they all
 // change in the same frames: each frame that changes something costs a
 // compositor commit, and 20 a second leave most frames free. The network and
-// the heatmaps only put pixels the worker computed; the counts and the pinned
-// weights still draw histograms and charts here, so at most one of those two
-// draws per frame.
+// the heatmaps only put pixels that the worker computed. The counts and the
+// pinned weights still draw histograms and charts here, so at most one of
+// those two draws per frame.
 new RenderLoop(store, {
   [Dirty.COUNTERS]: () => {
     counters.render(store);
@@ -174,7 +174,7 @@ new RenderLoop(store, {
   [Dirty.SUBNETWORK_METER]: () => meterView.render(store, lessons),
   [Dirty.TRAINING_COUNTS]: {
     render: () => {
-      // the view draws a few figures at a time and asks again until all are drawn
+      // the view draws a few figures per call and requests another call until all are drawn
       if (countsView.render(store, lessons)) store.markDirty(Dirty.TRAINING_COUNTS);
       showTooltip(); // the hovered unit's or weight's numbers change as steps arrive
     },

@@ -2,7 +2,7 @@
 // the latest steps frame and the metric histories. It never touches the DOM.
 // Invariant: weights = snapshot weights + the sum of every delta applied since.
 // The stream worker owns such a store and applies every frame to it. The
-// page's store holds what the worker sends (applyUpdate): the latest step's
+// page's store contains what the worker sends (applyUpdate): the latest step's
 // masks and metrics, and a copy of the weights only for networks small
 // enough to draw link by link.
 

@@ -3,7 +3,7 @@
 Frames are encoded in Python with `dropviz.streaming.frames` and decoded in
 Chromium; every decoded array is compared with numpy's decoding of the same
 bytes. The last two tests stream real runs: one whose frames the server
-splits into parts, and one large enough that the page asks for fewer frames
+splits into parts, and one large enough that the page requests fewer frames
 a second. Both compare the page's weights with the server's.
 """
 
@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 LAYER_SIZES = [5, 7, 3, 2]  # odd sizes, so float16 arrays need padding
 PART_LIMIT_BYTES = 65_536  # the smallest maximum message size the server accepts
 
-# Decodes base64 messages in the page; returns arrays as lists, NaN as null.
+# Decodes a base64 message in the page; returns arrays as lists, NaN as "NaN".
 DECODE_STEPS = """async ([message, layerSizes]) => {
     const protocol = await import("./js/protocol.js");
     const bytes = Uint8Array.from(atob(message), (c) => c.charCodeAt(0));

@@ -76,7 +76,7 @@ export class HeatmapView {
   }
 
   /**
-   * Redraws the maps. For a replayed step `history` stands in for the update
+   * Redraws the maps. For a replayed step `history` replaces the update
    * history and the maps are computed here. For the live run `pictures` comes
    * from the stream worker (see `pictureRequest`), which computed them from
    * the run's history, and `history` is not read.
@@ -125,7 +125,7 @@ export class HeatmapView {
     return `${this.mode}|${this.scale}|${layouts.join(",")}`;
   }
 
-  /** What the stream worker needs to compute the live maps, or null before the first layout. */
+  /** The request for the live maps that the stream worker computes, or null before the first layout. */
   get pictureRequest() {
     if (this.figures.length === 0 || this.figures.some(({ layout }) => layout === null)) return null;
     return {

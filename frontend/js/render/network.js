@@ -314,7 +314,7 @@ export class NetworkView {
     this.rmsWeights = drawn.rmsWeights;
   }
 
-  /** What the link drawing needs to know of the layout, also sent to the stream worker. */
+  /** Returns the layout that the link drawing needs, which is also sent to the stream worker. */
   linkScene() {
     return {
       layerSizes: this.layerSizes,

@@ -1,6 +1,6 @@
 // The stream worker: a module worker that owns the page's copy of the weights
 // and everything counted from the frames, so that the main thread only draws.
-// It holds the run's WebSocket, because receiving megabytes a second costs
+// It owns the run's WebSocket, because receiving megabytes a second costs
 // the thread that owns the socket. It passes the text messages and each
 // snapshot's metadata on to the page, joins part frames, decodes, adds the
 // deltas to the weights, and keeps the training
@@ -48,7 +48,7 @@ const MIN_INTERVAL_MS = {
   [Dirty.PINNED]: 100, // copies each pinned weight's history
 };
 
-// The page asks the server for fewer steps frames of a large network, so the
+// The page requests fewer steps frames of a large network from the server, so the
 // stream stays near this many bytes a second: a 784-512-512-10 frame carries
 // 2.7 MB of float32 deltas, which the server would otherwise send up to 15
 // times a second. Merged frames still carry every step's masks and the exact
@@ -289,7 +289,7 @@ function measureView(name, compute) {
   viewCosts.set(name, performance.now() - start);
 }
 
-/** The latest step as the page's views read it: its masks copied, its deltas left here. */
+/** Returns the latest step as the page's views read it: its masks copied, its deltas left out. */
 function drawnLastFrame(transfer) {
   const lastFrame = store.lastFrame;
   if (lastFrame === null) return null;
@@ -330,6 +330,7 @@ function addNetwork(update, transfer) {
     update.weights = copyArrays(weights, transfer);
     update.biases = copyArrays(store.biases, transfer);
   }
+
   const scene = views.network;
   update.linkImage = null; // unless drawn below: the page must not show older links with this step's units
   if (scene === null || !sameSizes(scene.layerSizes ?? scene.blockLayout?.map(({ count }) => count) ?? null, store.layerSizes)) return;
@@ -337,12 +338,14 @@ function addNetwork(update, transfer) {
     update.summaryStats = blockStatistics(weights, scene.blockLayout, true);
     return;
   }
+
   const width = Math.round(scene.cssWidth * scene.pixelRatio);
   const height = Math.round(scene.cssHeight * scene.pixelRatio);
   if (width === 0 || height === 0) return;
   if (linkCanvas === null || linkCanvas.width !== width || linkCanvas.height !== height) {
     linkCanvas = new OffscreenCanvas(width, height);
   }
+
   const lastFrame = store.lastFrame;
   const weightMasks = lastFrame?.frame.maskScope === MASK_SCOPE_WEIGHTS ? lastFrame.masks : null;
   const drawn = drawSubnetworkLinks(linkCanvas.getContext("2d"), scene, {
@@ -364,7 +367,7 @@ function copyArrays(arrays, transfer) {
   });
 }
 
-/** The heatmaps' pixels for the mode, scale and map sizes the page requested. */
+/** Computes the heatmaps' pixels for the mode, scale and map sizes the page requested. */
 function heatmapPictures(transfer) {
   const request = views.heatmap;
   const history = lessons.history;
@@ -390,7 +393,7 @@ function heatmapPictures(transfer) {
   };
 }
 
-/** The training counts as the counts view draws them. */
+/** Summarizes the training counts as the counts view draws them. */
 function countsSummary(transfer) {
   const counts = lessons.counts;
   if (counts === null) return null;
@@ -423,7 +426,7 @@ function tallySummary() {
   return { sampleCount, distinctCount, repeatCount, saturated };
 }
 
-/** A pinned weight's fields that the pinned view reads, with its arrays cut to their used length. */
+/** Copies the fields of a pinned weight that the pinned view reads, its arrays cut to their used length. */
 function pinnedSummary(weight) {
   const { updateSteps } = weight;
   return {

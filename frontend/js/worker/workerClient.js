@@ -1,8 +1,8 @@
 // The main thread's side of the stream worker (streamWorker.js). It opens
 // the run's WebSocket in the worker, which applies the binary messages and
 // passes the text ones on. It applies the worker's updates to the store and
-// keeps what the lessons views draw, so it stands in for the LessonState the
-// page used to own:
+// keeps what the lessons views draw, so it replaces the LessonState the page
+// used to own:
 // `counts`, `tally` and `pinned.weights` are summaries in the worker's
 // words, and `pin`, `unpin`, `describe` and `readWeights` are requests.
 
@@ -169,7 +169,7 @@ export class StreamWorkerClient {
     this.store.applyUpdate(update);
   }
 
-  /** What NetworkView.render takes for the live run. */
+  /** The live run's link bitmap and block statistics, as NetworkView.render takes them. */
   get networkImages() {
     return { linkImage: this.linkImage, summaryStats: this.summaryStats };
   }
