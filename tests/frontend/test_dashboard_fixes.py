@@ -303,8 +303,10 @@ def test_diverged_run_marks_nan(browser: sync_api.Browser, server: LiveServer) -
     last = decode_steps(
         [f for f in frames if frame_type(f) == FRAME_STEPS][-1], layer_sizes
     )
+    # the views draw at their own pace, so wait until both show the last step
     page.wait_for_function(
-        "(step) => document.querySelector('#heatmaps').dataset.step === String(step)",
+        """(step) => document.querySelector("#heatmaps").dataset.step === String(step)
+            && document.querySelector("#network svg").dataset.step === String(step)""",
         arg=last.last_step,
         timeout=TIMEOUT_MS,
     )
