@@ -150,10 +150,10 @@ function renderEpochCharts() {
   });
 }
 
-// The stream worker sends an update at most every 50 ms, with every view it
+// The stream worker sends an update at most every 66 ms, with every view it
 // changed, and the views draw in the animation frame after it. So they all
 // change in the same frames: each frame that changes something costs a
-// compositor commit, and 20 a second leave most frames free. The network and
+// compositor commit, and 15 a second leave most frames free. The network and
 // the heatmaps only put pixels that the worker computed. The counts and the
 // pinned weights still draw histograms and charts here, so at most one of
 // those two draws per frame.

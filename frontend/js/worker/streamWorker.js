@@ -15,7 +15,7 @@
 // instead of a queue. Some views have their own least interval
 // (MIN_INTERVAL_MS), and a view whose part of an update took long waits
 // until VIEW_BUDGET of the time since has passed: at thousands of steps a
-// second the counting needs the worker's time more than a 20th link drawing.
+// second the counting needs the worker's time more than one more link drawing.
 
 import { describeUnit, describeWeight } from "../lessons/explain.js";
 import { weightKeepProbabilities } from "../lessons/keepProbabilities.js";
@@ -38,7 +38,7 @@ import { blockStatistics } from "../render/networkSummary.js";
 import { summarizeWeightCounts } from "../render/trainingCountsView.js";
 import { Dirty, Store } from "../state.js";
 
-const PUSH_INTERVAL_MS = 50;
+const PUSH_INTERVAL_MS = 66;
 const VIEW_BUDGET = 0.25; // share of the worker's time one view's updates may take
 const CLOSE_POLICY_VIOLATION = 1008; // the server also closes an unknown run with it
 const CLOSE_ABNORMAL = 1006; // makes the page reconnect
@@ -78,6 +78,7 @@ let metricsFrom = null; // first step whose loss and accuracy the page has not b
 let linkCanvas = null;
 let socketMessages = []; // text messages and snapshot metadata not yet posted to the page
 let socketMessageTimer = null;
+let lastPushError = null; // logged once, not 15 times a second
 
 store.subscribe(() => {
   for (const name of store.takeDirty()) pending.add(name);
@@ -262,10 +263,20 @@ function push() {
     pending.delete(name);
     lastSent.set(name, now);
   }
-  const transfer = [];
-  const update = buildUpdate(new Set(names), transfer);
-  awaitingAck = true;
   lastPushTime = now;
+  const transfer = [];
+  let update;
+  try {
+    update = buildUpdate(new Set(names), transfer);
+  } catch (error) {
+    // the views keep what they show; the same views are tried again after PUSH_INTERVAL_MS
+    if (error.message !== lastPushError) console.error(`dropviz worker: building an update failed: ${error.message}`);
+    lastPushError = error.message;
+    for (const name of names) pending.add(name);
+    schedulePush();
+    return;
+  }
+  awaitingAck = true;
   self.postMessage(update, transfer);
   flushSocketMessages(); // after the update, which covers the steps they report on
 }
