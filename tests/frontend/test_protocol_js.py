@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 LAYER_SIZES = [5, 7, 3, 2]  # odd sizes, so float16 arrays need padding
 PART_LIMIT_BYTES = 65_536  # the smallest maximum message size the server accepts
+SLOW_FRAMES_PER_SECOND = 10  # below the 13.2 the page requests for 64-512-512-10
 
 # Decodes a base64 message in the page; returns arrays as lists, NaN as "NaN".
 DECODE_STEPS = """async ([message, layerSizes]) => {
@@ -102,10 +103,22 @@ def split_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
     assert "Traceback" not in live.log(), live.log()
 
 
-@pytest.fixture
-def page(
-    browser: sync_api.Browser, split_server: LiveServer
-) -> Iterator[sync_api.Page]:
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server that sends one client at most SLOW_FRAMES_PER_SECOND frames."""
+    log_path = tmp_path_factory.mktemp("slow-server") / "server.log"
+    live = start_server(
+        log_path, {"DROPVIZ_MAX_FRAMES_PER_SECOND": str(SLOW_FRAMES_PER_SECOND)}
+    )
+    yield live
+    stop_server(live)
+    assert "Traceback" not in live.log(), live.log()
+
+
+def _open_page(
+    browser: sync_api.Browser, base_url: str
+) -> tuple[sync_api.BrowserContext, sync_api.Page, list[str]]:
+    """Open the dashboard; return its context, the page and its uncaught errors."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page_errors: list[str] = []
@@ -118,8 +131,16 @@ def page(
             else None
         ),
     )
-    page.goto(split_server.base_url)
+    page.goto(base_url)
     page.wait_for_selector("#field-dataset option[value='digits']", state="attached")
+    return context, page, page_errors
+
+
+@pytest.fixture
+def page(
+    browser: sync_api.Browser, split_server: LiveServer
+) -> Iterator[sync_api.Page]:
+    context, page, page_errors = _open_page(browser, split_server.base_url)
     yield page
     context.close()
     assert page_errors == [], f"uncaught errors in the page: {page_errors}"
@@ -419,3 +440,47 @@ def test_large_network_asks_fewer_frames(
         np.testing.assert_allclose(
             np.asarray(ours, np.float32), theirs, rtol=0, atol=1e-4, err_msg=f"W{layer}"
         )
+
+
+def test_rejected_frame_rate_reconnects(
+    browser: sync_api.Browser, slow_server: LiveServer
+) -> None:
+    """A server whose frame rate limit is below the page's request closes the
+    socket with 1008; the page reconnects without the request and streams on."""
+    context, page, page_errors = _open_page(browser, slow_server.base_url)
+    sockets: list[dict[str, Any]] = []
+
+    def on_websocket(websocket: sync_api.WebSocket) -> None:
+        record: dict[str, Any] = {"sent": [], "closed": False}
+        websocket.on("framesent", lambda payload: record["sent"].append(payload))
+        websocket.on("close", lambda _: record.update(closed=True))
+        sockets.append(record)
+
+    page.on("websocket", on_websocket)
+    page.select_option("#field-dataset", "digits")
+    page.fill("#field-hidden-sizes", "512,512")
+    page.select_option("#field-speed", "")
+    page.click("#button-new")
+    sync_api.expect(page.locator("#counter-status")).to_have_text(
+        "created", timeout=TIMEOUT_MS
+    )
+    page.click("#button-start")
+    page.wait_for_function(
+        "Number(document.querySelector('#counter-step').dataset.value) >= 100",
+        timeout=TIMEOUT_MS,
+    )
+    page.click("#button-pause")
+    sync_api.expect(page.locator("#counter-status")).to_have_text(
+        "paused", timeout=TIMEOUT_MS
+    )
+
+    assert len(sockets) >= 2, "the page did not reconnect"
+    first = sockets[0]
+    assert first["closed"]
+    assert [json.loads(text)["max_frames_per_second"] for text in first["sent"]] == [
+        13.2
+    ]
+    assert all(socket["sent"] == [] for socket in sockets[1:])
+    sync_api.expect(page.locator("#connection")).to_have_text("live")
+    context.close()
+    assert page_errors == [], f"uncaught errors in the page: {page_errors}"
