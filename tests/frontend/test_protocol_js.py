@@ -91,28 +91,27 @@ def browser() -> Iterator[sync_api.Browser]:
         chromium.close()
 
 
-@pytest.fixture(scope="module")
-def split_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server that splits every message over PART_LIMIT_BYTES into parts."""
-    log_path = tmp_path_factory.mktemp("split-server") / "server.log"
-    live = start_server(
-        log_path, {"DROPVIZ_STREAM_MAX_MESSAGE_BYTES": str(PART_LIMIT_BYTES)}
-    )
+def _serve(
+    tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str]
+) -> Iterator[LiveServer]:
+    live = start_server(tmp_path_factory.mktemp(name) / "server.log", env)
     yield live
     stop_server(live)
     assert "Traceback" not in live.log(), live.log()
+
+
+@pytest.fixture(scope="module")
+def split_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server that splits every message over PART_LIMIT_BYTES into parts."""
+    env = {"DROPVIZ_STREAM_MAX_MESSAGE_BYTES": str(PART_LIMIT_BYTES)}
+    yield from _serve(tmp_path_factory, "split-server", env)
 
 
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server that sends one client at most SLOW_FRAMES_PER_SECOND frames."""
-    log_path = tmp_path_factory.mktemp("slow-server") / "server.log"
-    live = start_server(
-        log_path, {"DROPVIZ_MAX_FRAMES_PER_SECOND": str(SLOW_FRAMES_PER_SECOND)}
-    )
-    yield live
-    stop_server(live)
-    assert "Traceback" not in live.log(), live.log()
+    env = {"DROPVIZ_MAX_FRAMES_PER_SECOND": str(SLOW_FRAMES_PER_SECOND)}
+    yield from _serve(tmp_path_factory, "slow-server", env)
 
 
 def _open_page(
@@ -310,40 +309,39 @@ def test_parts_out_of_order_rejected(page: sync_api.Page) -> None:
     assert "part header" in results[0]
 
 
-def test_page_applies_split_frames(
-    page: sync_api.Page, split_server: LiveServer
-) -> None:
-    """64-128-128-10 frames (about 105 KB) arrive in two parts each."""
-    frames = _collect_binary_frames(page)
+def _run_until_paused(page: sync_api.Page, hidden: str, speed: str) -> str:
+    """Create a digits run through the form, train 100 steps, pause; return its id."""
     page.select_option("#field-dataset", "digits")
-    page.select_option("#field-speed", "200")
+    page.fill("#field-hidden-sizes", hidden)
+    page.select_option("#field-speed", speed)
     page.click("#button-new")
     sync_api.expect(page.locator("#counter-status")).to_have_text(
         "created", timeout=TIMEOUT_MS
     )
     run_id = page.locator("#counter-run").get_attribute("title")
+    assert run_id
+    page.wait_for_function("window.dropviz.store.hasSnapshot", timeout=TIMEOUT_MS)
     page.click("#button-start")
     page.wait_for_function(
-        "Number(document.querySelector('#counter-step').dataset.value) >= 60",
+        "Number(document.querySelector('#counter-step').dataset.value) >= 100",
         timeout=TIMEOUT_MS,
     )
     page.click("#button-pause")
     sync_api.expect(page.locator("#counter-status")).to_have_text(
         "paused", timeout=TIMEOUT_MS
     )
-    step = httpx.get(f"{split_server.base_url}/api/runs/{run_id}", timeout=30).json()[
-        "step"
-    ]
+    return run_id
+
+
+def _assert_weights_match(page: sync_api.Page, server: LiveServer, run_id: str) -> None:
+    """Wait until the paused run's last step is shown; compare the page's weights."""
+    step = httpx.get(f"{server.base_url}/api/runs/{run_id}", timeout=30).json()["step"]
     page.wait_for_function(
         "(step) => document.querySelector('#counter-step').dataset.value === step",
         arg=str(step),
         timeout=TIMEOUT_MS,
     )
-    assert any(message[6] == 3 for message in frames), "the server sent no part frame"
-
-    response = httpx.get(
-        f"{split_server.base_url}/api/runs/{run_id}/weights", timeout=30
-    )
+    response = httpx.get(f"{server.base_url}/api/runs/{run_id}/weights", timeout=30)
     with np.load(io.BytesIO(response.content)) as archive:
         server_weights = [archive[f"W{layer}"].ravel() for layer in range(3)]
     page_weights = page.evaluate(
@@ -355,6 +353,17 @@ def test_page_applies_split_frames(
         np.testing.assert_allclose(
             np.asarray(ours, np.float32), theirs, rtol=0, atol=1e-4, err_msg=f"W{layer}"
         )
+
+
+def test_page_applies_split_frames(
+    page: sync_api.Page, split_server: LiveServer
+) -> None:
+    """64-128-128-10 frames (about 105 KB) arrive in two parts each."""
+    frames = _collect_binary_frames(page)
+    run_id = _run_until_paused(page, "128,128", "200")
+    assert any(message[6] == 3 for message in frames), "the server sent no part frame"
+
+    _assert_weights_match(page, split_server, run_id)
 
 
 def _delta_bytes(layer_sizes: list[int]) -> int:
@@ -388,24 +397,7 @@ def test_large_network_asks_fewer_frames(
         )
 
     page.on("websocket", on_websocket)
-    page.select_option("#field-dataset", "digits")
-    page.fill("#field-hidden-sizes", "512,512")
-    page.select_option("#field-speed", "")
-    page.click("#button-new")
-    sync_api.expect(page.locator("#counter-status")).to_have_text(
-        "created", timeout=TIMEOUT_MS
-    )
-    run_id = page.locator("#counter-run").get_attribute("title")
-    page.wait_for_function("window.dropviz.store.hasSnapshot", timeout=TIMEOUT_MS)
-    page.click("#button-start")
-    page.wait_for_function(
-        "Number(document.querySelector('#counter-step').dataset.value) >= 100",
-        timeout=TIMEOUT_MS,
-    )
-    page.click("#button-pause")
-    sync_api.expect(page.locator("#counter-status")).to_have_text(
-        "paused", timeout=TIMEOUT_MS
-    )
+    run_id = _run_until_paused(page, "512,512", "")
 
     # 16 MB/s of deltas, rounded down to a tenth of a frame
     rate = math.floor(10 * 16_000_000 / _delta_bytes([64, 512, 512, 10])) / 10
@@ -418,28 +410,7 @@ def test_large_network_asks_fewer_frames(
     assert [c["max_frames_per_second"] for c in confirmations] == [rate]
     assert confirmations[0]["delta_dtype"] == "float32"
 
-    step = httpx.get(f"{split_server.base_url}/api/runs/{run_id}", timeout=30).json()[
-        "step"
-    ]
-    page.wait_for_function(
-        "(step) => document.querySelector('#counter-step').dataset.value === step",
-        arg=str(step),
-        timeout=TIMEOUT_MS,
-    )
-    response = httpx.get(
-        f"{split_server.base_url}/api/runs/{run_id}/weights", timeout=30
-    )
-    with np.load(io.BytesIO(response.content)) as archive:
-        server_weights = [archive[f"W{layer}"].ravel() for layer in range(3)]
-    page_weights = page.evaluate(
-        "window.dropviz.readWeights().then((w) => w.weights.map((l) => Array.from(l)))"
-    )
-    for layer, (ours, theirs) in enumerate(
-        zip(page_weights, server_weights, strict=True)
-    ):
-        np.testing.assert_allclose(
-            np.asarray(ours, np.float32), theirs, rtol=0, atol=1e-4, err_msg=f"W{layer}"
-        )
+    _assert_weights_match(page, split_server, run_id)
 
 
 def test_rejected_frame_rate_reconnects(
@@ -457,22 +428,7 @@ def test_rejected_frame_rate_reconnects(
         sockets.append(record)
 
     page.on("websocket", on_websocket)
-    page.select_option("#field-dataset", "digits")
-    page.fill("#field-hidden-sizes", "512,512")
-    page.select_option("#field-speed", "")
-    page.click("#button-new")
-    sync_api.expect(page.locator("#counter-status")).to_have_text(
-        "created", timeout=TIMEOUT_MS
-    )
-    page.click("#button-start")
-    page.wait_for_function(
-        "Number(document.querySelector('#counter-step').dataset.value) >= 100",
-        timeout=TIMEOUT_MS,
-    )
-    page.click("#button-pause")
-    sync_api.expect(page.locator("#counter-status")).to_have_text(
-        "paused", timeout=TIMEOUT_MS
-    )
+    _run_until_paused(page, "512,512", "")
 
     assert len(sockets) >= 2, "the page did not reconnect"
     first = sockets[0]
