@@ -35,6 +35,7 @@ from tests.frontend.test_dashboard import (
     _boxes_overlap,
     _collect_binary_frames,
     _require_chromium,
+    _wait_for_frames,
 )
 from tests.idx_files import write_mnist_folder
 
@@ -296,6 +297,9 @@ def test_diverged_run_marks_nan(browser: sync_api.Browser, server: LiveServer) -
     sync_api.expect(page.locator(".network-legend")).to_contain_text("NaN")
 
     # the last frame's NaN deltas are purple in the heatmap, and only they are
+    run_id = page.locator("#counter-run").get_attribute("title")
+    run = httpx.get(f"{server.base_url}/api/runs/{run_id}", timeout=30.0).json()
+    _wait_for_frames(page, frames, run["step"] - 1)
     snapshot = decode_snapshot(
         next(f for f in frames if frame_type(f) == FRAME_SNAPSHOT)
     )

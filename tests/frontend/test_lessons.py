@@ -36,6 +36,7 @@ from tests.frontend.test_dashboard import (
     VIEWPORTS,
     _collect_binary_frames,
     _require_chromium,
+    _wait_for_frames,
 )
 
 pytestmark = pytest.mark.browser
@@ -282,6 +283,7 @@ def test_counts_and_pins_match_frames(page: sync_api.Page, server: LiveServer) -
     sync_api.expect(page.locator(".pinned-card")).to_have_count(len(PINNED_WEIGHTS))
     steps = _train_to_end(page, server, run_id)
 
+    _wait_for_frames(page, frames, steps - 1)
     masks = _step_masks(frames)
     assert len(masks) == steps
     layer_sizes = [64, 128, 128, 10]
@@ -399,6 +401,7 @@ def test_pinned_weight_sgd_recurrence(page: sync_api.Page, server: LiveServer) -
     assert after == pytest.approx(before - rate * gradient, rel=1e-3, abs=1e-6)
 
     # the gradient is −Δw/η of that step's frame
+    _wait_for_frames(page, frames, step)
     snapshot = decode_snapshot(
         next(f for f in frames if frame_type(f) == FRAME_SNAPSHOT)
     )
@@ -433,6 +436,7 @@ def test_meter_eight_units_repeat(page: sync_api.Page, server: LiveServer) -> No
     steps = _train_to_end(page, server, run_id)
     assert steps == 2000  # 600 training points in batches of 12, 40 epochs
 
+    _wait_for_frames(page, frames, steps - 1)
     masks = _step_masks(frames)
     distinct = len({np.packbits(step[1]).tobytes() for step in masks})
     assert all(step[0].all() for step in masks), "input drop rate 0 keeps every input"
@@ -467,6 +471,7 @@ def test_meter_large_network_no_repeats(
     steps = _train_to_end(page, server, run_id)
     assert steps >= 2000
 
+    _wait_for_frames(page, frames, steps - 1)
     masks = _step_masks(frames)
     distinct = len({b"".join(np.packbits(m).tobytes() for m in step) for step in masks})
     assert distinct == steps

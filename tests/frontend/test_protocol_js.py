@@ -440,3 +440,31 @@ def test_rejected_frame_rate_reconnects(
     sync_api.expect(page.locator("#connection")).to_have_text("live")
     context.close()
     assert page_errors == [], f"uncaught errors in the page: {page_errors}"
+
+
+def test_page_sends_client_message(page: sync_api.Page) -> None:
+    """The socket that RunStream holds sends client messages like a WebSocket."""
+    received: list[str] = []
+    page.on(
+        "websocket",
+        lambda websocket: websocket.on(
+            "framereceived",
+            lambda payload: (
+                received.append(payload) if isinstance(payload, str) else None
+            ),
+        ),
+    )
+    page.select_option("#field-dataset", "digits")
+    page.click("#button-new")
+    sync_api.expect(page.locator("#connection")).to_have_text(
+        "live", timeout=TIMEOUT_MS
+    )
+    page.evaluate(
+        """() => window.dropviz.stream.socket.send(
+            JSON.stringify({ type: "options", max_frames_per_second: 7 }))"""
+    )
+    page.wait_for_timeout(500)
+    options = [
+        message for message in map(json.loads, received) if message["type"] == "options"
+    ]
+    assert [message["max_frames_per_second"] for message in options] == [7]

@@ -90,6 +90,9 @@ self.addEventListener("message", ({ data }) => {
     case "openSocket":
       openSocket(data.id, data.url);
       break;
+    case "sendSocket":
+      sendText(data.id, data.text);
+      break;
     case "closeSocket":
       sockets.get(data.id)?.close(data.code, data.reason);
       break;
@@ -149,6 +152,12 @@ function flushSocketMessages() {
   socketMessageTimer = null;
   for (const message of socketMessages) self.postMessage(message);
   socketMessages = [];
+}
+
+function sendText(id, text) {
+  const socket = sockets.get(id);
+  if (socket?.readyState === WebSocket.OPEN) socket.send(text);
+  else console.error(`dropviz worker: socket ${id} is not open; a client message was not sent: ${text}`);
 }
 
 /** Opens the page's WebSocket `id`, whose binary messages replace those of any earlier socket. */
@@ -264,20 +273,18 @@ function push() {
     lastSent.set(name, now);
   }
   lastPushTime = now;
-  const transfer = [];
-  let update;
   try {
-    update = buildUpdate(new Set(names), transfer);
+    const transfer = [];
+    self.postMessage(buildUpdate(new Set(names), transfer), transfer);
   } catch (error) {
     // the views keep what they show; the same views are tried again after PUSH_INTERVAL_MS
-    if (error.message !== lastPushError) console.error(`dropviz worker: building an update failed: ${error.message}`);
+    if (error.message !== lastPushError) console.error(`dropviz worker: sending an update failed: ${error.message}`);
     lastPushError = error.message;
     for (const name of names) pending.add(name);
     schedulePush();
     return;
   }
   awaitingAck = true;
-  self.postMessage(update, transfer);
   flushSocketMessages(); // after the update, which covers the steps they report on
 }
 

@@ -9,14 +9,20 @@
 /**
  * A WebSocket held by the stream worker, with the part of WebSocket's
  * interface that RunStream uses: "open", "close" and "message" events (text
- * messages only), and close(). It also dispatches "snapshotmeta" with a
- * snapshot's metadata and "frameerror" with the reason a frame could not be applied.
+ * messages only), send() for client messages, and close(). It also
+ * dispatches "snapshotmeta" with a snapshot's metadata and "frameerror" with
+ * the reason a frame could not be applied.
  */
 class WorkerSocket extends EventTarget {
   constructor(worker, id) {
     super();
     this.worker = worker;
     this.id = id;
+  }
+
+  /** Sends a client message (docs/protocol.md), such as an options message, as text. */
+  send(text) {
+    this.worker.postMessage({ type: "sendSocket", id: this.id, text });
   }
 
   close(code, reason) {
