@@ -131,7 +131,11 @@ export class NetworkView {
 
     this.svg.dataset.view = this.summaryShown ? "summary" : "all";
     this.container.dataset.view = this.svg.dataset.view; // the legend hides what the summary does not draw
-    if (!linksShowStep) return;
+    if (!linksShowStep) {
+      // a resize cleared the canvas, or the worker's links are of another step
+      delete this.svg.dataset.step;
+      return;
+    }
     this.svg.dataset.step = lastFrame === null ? "" : String(lastFrame.step);
     this.svg.dataset.maskRows = lastFrame === null ? "" : String(lastFrame.maskRows);
     if (this.drawsLinks) this.svg.dataset.fadedLinks = String(this.fadedLinkCount);
