@@ -5,8 +5,6 @@ import * as api from "./api.js";
 import { FormError, RunForm } from "./controls.js";
 import { CsvUpload } from "./csvUpload.js";
 import { DecisionPanel } from "./decisionPanel.js";
-import { describeUnit, describeWeight } from "./lessons/explain.js";
-import { LessonState } from "./lessons/lessonState.js";
 import { RenderLoop } from "./loop.js";
 import { drawEpochChart, drawStepLossChart } from "./render/charts.js";
 import { CountersView } from "./render/counters.js";
@@ -25,9 +23,11 @@ import { ReplayController } from "./replay/replayController.js";
 import { ShareState } from "./share.js";
 import { SlowMotionPlayer } from "./slowmotion/player.js";
 import { RunTransfer } from "./transfer.js";
+import { StreamWorkerClient } from "./worker/workerClient.js";
 
 const store = new Store();
-const lessons = new LessonState(store);
+// the worker applies the frames and keeps the lessons' counts, and this replaces LessonState here
+const lessons = new StreamWorkerClient(store);
 const form = new RunForm(
   document.getElementById("run-form"),
   document.getElementById("form-errors"),
@@ -37,12 +37,6 @@ const counters = new CountersView(document.querySelector(".counters"), document.
 const tooltip = new Tooltip();
 let hovered = null; // { target, clientX, clientY } while the pointer is over a unit, link or cell
 
-/** Describes a hovered unit, weight or summary block from the store and the lessons. */
-function describeTarget(target) {
-  if (target.kind === "unit") return describeUnit(store, lessons, target.layer, target.unit);
-  if (target.kind === "block") return network.summary.describeBlock(target, store.layerSizes.length);
-  return describeWeight(store, lessons, target.layer, target.source, target.destination);
-}
 
 function targetKey(target) {
   if (target.kind === "unit") return `unit:${target.layer}:${target.unit}`;
@@ -50,9 +44,20 @@ function targetKey(target) {
   return `weight:${target.layer}:${target.source}:${target.destination}`;
 }
 
+/** Shows the hovered target's numbers: a summary block's from the view, a unit's or weight's from the worker. */
 function showTooltip() {
   if (hovered === null || store.layerSizes === null) return;
-  tooltip.show(describeTarget(hovered.target), hovered.clientX, hovered.clientY, targetKey(hovered.target));
+  const { target } = hovered;
+  const key = targetKey(target);
+  if (target.kind === "block") {
+    tooltip.show(network.summary.describeBlock(target, store.layerSizes.length), hovered.clientX, hovered.clientY, key);
+    return;
+  }
+  lessons.describe(target).then((content) => {
+    // the pointer may have moved on while the worker looked the numbers up
+    if (content === null || hovered === null || targetKey(hovered.target) !== key) return;
+    tooltip.show(content, hovered.clientX, hovered.clientY, key);
+  });
 }
 
 const hoverCallbacks = {
@@ -105,7 +110,7 @@ const networkNotes = {
   scale: document.getElementById("network-scale"),
   mask: document.getElementById("network-mask-note"),
 };
-const stream = new RunStream(store, { onRunEvent: handleRunEvent });
+const stream = new RunStream(store, lessons, { onRunEvent: handleRunEvent });
 let busy = false;
 const replay = new ReplayController(store, document.getElementById("replay"), document.getElementById("replay-heatmap-note"), {
   onChange: () => store.markDirty(Dirty.NETWORK, Dirty.HEATMAP),
@@ -132,10 +137,32 @@ function setText(element, text) {
   if (element.textContent !== text) element.textContent = text;
 }
 
+/** Tells the stream worker the layouts of the views it computes pictures for. */
+function sendWorkerViews() {
+  const pictures = heatmaps.pictureRequest;
+  lessons.setViews(`${network.sceneKey}|${pictures?.key}`, network.workerScene, pictures);
+}
+
+/**
+ * The worker's drawings for the network view's `source`: all of them for the
+ * live store. A step played in slow motion has the live weights, since its
+ * frame is not applied yet, but its own mask: the view draws its links here
+ * from the page's copy of the weights, and only a network too large for that
+ * copy takes the worker's block statistics for its summary.
+ */
+function liveImagesFor(source) {
+  if (source === store) return lessons.networkImages;
+  if (source.slowMotionStep !== undefined && source.weights === null) {
+    return { linkImage: null, summaryStats: lessons.networkImages.summaryStats };
+  }
+  return null;
+}
+
 function renderNetwork() {
   // while a step is replayed or played in slow motion, the view draws it instead of the live store
   const source = replay.source ?? slowMotion.source ?? store;
-  network.render(source, lessons.pinned.weights);
+  network.render(source, lessons.pinned.weights, liveImagesFor(source));
+  sendWorkerViews();
   const lastFrame = source.lastFrame;
   let stepNote = source === store ? `(step ${lastFrame?.step})` : `(replay: step ${lastFrame?.step}, not the latest)`;
   if (source.slowMotionStep !== undefined) {
@@ -156,34 +183,39 @@ function renderEpochCharts() {
   });
 }
 
+// The stream worker sends an update at most every 66 ms, with every view it
+// changed, and the views draw in the animation frame after it. So they all
+// change in the same frames: each frame that changes something costs a
+// compositor commit, and 15 a second leave most frames free. The network and
+// the heatmaps only put pixels that the worker computed. The counts and the
+// pinned weights still draw histograms and charts here, so at most one of
+// those two draws per frame.
 new RenderLoop(store, {
   [Dirty.COUNTERS]: () => {
     counters.render(store);
     runNotes.render(store);
   },
   [Dirty.CONTROLS]: () => form.updateButtons(store.runMissing ? null : (store.run?.status ?? null), busy),
-  [Dirty.NETWORK]: { render: renderNetwork, expensive: true },
-  [Dirty.HEATMAP]: {
-    render: () => {
-      heatmaps.render(replay.source ?? store, replay.source ? replay.heatmapHistory : lessons.history);
-      slowMotionView.placeFlash(); // the overlays follow the maps' layout
-    },
-    expensive: true,
+  [Dirty.NETWORK]: renderNetwork,
+  [Dirty.HEATMAP]: () => {
+    if (replay.source !== null) heatmaps.render(replay.source, replay.heatmapHistory);
+    else heatmaps.render(store, null, lessons.pictures);
+    sendWorkerViews();
+    slowMotionView.placeFlash(); // the overlays follow the maps' layout
   },
   [Dirty.STEP_CHART]: () => drawStepLossChart(charts.stepLoss, store),
   [Dirty.EPOCH_CHARTS]: renderEpochCharts,
-  // counts and repeats change little from one frame to the next, so they redraw a few times a second
-  [Dirty.SUBNETWORK_METER]: { render: () => meterView.render(store, lessons), minIntervalMs: 250 },
+  [Dirty.SUBNETWORK_METER]: () => meterView.render(store, lessons),
   [Dirty.TRAINING_COUNTS]: {
     render: () => {
-      countsView.render(store, lessons);
+      // the view draws a few figures per call and requests another call until all are drawn
+      if (countsView.render(store, lessons)) store.markDirty(Dirty.TRAINING_COUNTS);
       showTooltip(); // the hovered unit's or weight's numbers change as steps arrive
     },
     expensive: true,
-    minIntervalMs: 400,
-    budget: 0.1, // a large network's counts take tens of ms to summarize
+    budget: 0.2,
   },
-  [Dirty.PINNED]: { render: () => pinnedView.render(store, lessons), expensive: true, minIntervalMs: 100 },
+  [Dirty.PINNED]: { render: () => pinnedView.render(store, lessons), expensive: true },
 });
 
 function setBusy(value) {
@@ -408,7 +440,8 @@ const transfer = new RunTransfer(
 store.subscribe(() => transfer.setRun(store.run?.id ?? null));
 
 // Exposed for debugging in the browser console; the browser tests also read
-// the weights and the replayed step's weights here.
-window.dropviz = { store, stream, lessons, replay, share, plane, slowMotion };
+// the weights (readWeights resolves to the worker's exact copy) and the
+// replayed step's weights here.
+window.dropviz = { store, stream, lessons, replay, share, plane, slowMotion, readWeights: () => lessons.readWeights() };
 
 initialize();

@@ -1,21 +1,27 @@
 // Decoder for the binary stream frames of protocol version 1 (docs/protocol.md).
 // Arrays are typed-array views over the received ArrayBuffer, never copies, so
-// a caller that keeps a frame keeps its whole buffer alive.
+// a caller that keeps a frame keeps its whole buffer alive. The exception is
+// float16 deltas, which are decoded into new float32 arrays. Part frames are
+// joined by PartAssembler before decoding.
 
 export const MAGIC = "DVIZ";
 export const PROTOCOL_VERSION = 1;
 export const FRAME_SNAPSHOT = 1;
 export const FRAME_STEPS = 2;
+export const FRAME_PART = 3;
 export const MASK_SCOPE_PER_STEP = 0;
 export const MASK_SCOPE_PER_EXAMPLE = 1;
 export const MASK_SCOPE_WEIGHTS = 2; // DropConnect: one bit per weight, no unit is dropped
 export const DELTA_DTYPE_FLOAT32 = 0;
+export const DELTA_DTYPE_FLOAT16 = 1; // each array is float16 values times a float32 scale
 
 const COMMON_HEADER_BYTES = 8;
 const SNAPSHOT_HEADER_BYTES = 24;
 const STEPS_HEADER_BYTES = 32;
+const PART_HEADER_BYTES = 32;
 const STEP_RECORD_BYTES = 16;
 const FLOAT32_BYTES = 4;
+const FLOAT16_BYTES = 2;
 
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -83,10 +89,115 @@ export function readFrameType(buffer) {
     );
   }
   const frameType = view.getUint16(6, true);
-  if (frameType !== FRAME_SNAPSHOT && frameType !== FRAME_STEPS) {
-    throw new ProtocolError(`Unknown frame type ${frameType}; expected 1 (snapshot) or 2 (steps).`);
+  if (frameType !== FRAME_SNAPSHOT && frameType !== FRAME_STEPS && frameType !== FRAME_PART) {
+    throw new ProtocolError(`Unknown frame type ${frameType}; expected 1 (snapshot), 2 (steps) or 3 (part).`);
   }
   return frameType;
+}
+
+/** Returns the value of the IEEE 754 binary16 number whose bits are `bits`. */
+export function float16Value(bits) {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24; // zero or subnormal
+  if (exponent === 0x1f) return fraction === 0 ? sign * Infinity : NaN;
+  return sign * (1024 + fraction) * 2 ** (exponent - 25);
+}
+
+let float16Table = null; // the float32 value of every binary16 bit pattern, built on first use
+
+/**
+ * Decodes `count` float16 values at byte `offset` of `buffer`, each times
+ * `scale`, into a new Float32Array. Every float16 value is exact in a double
+ * and `scale` is a power of two, so rounding the double product to float32
+ * gives the float32 product the server's float32 arithmetic computes.
+ */
+export function decodeScaledFloat16(buffer, offset, count, scale) {
+  if (float16Table === null) {
+    float16Table = new Float32Array(65536);
+    for (let bits = 0; bits < 65536; bits++) float16Table[bits] = float16Value(bits);
+  }
+  const bits = new Uint16Array(buffer, offset, count);
+  const values = new Float32Array(count);
+  for (let index = 0; index < count; index++) values[index] = float16Table[bits[index]] * scale;
+  return values;
+}
+
+/**
+ * Joins part frames (type 3) into the message they split. Parts of one
+ * message arrive back to back and in order; anything else means data was
+ * lost, so `add` throws a ProtocolError and discards the partial message.
+ */
+export class PartAssembler {
+  constructor() {
+    this.reset();
+  }
+
+  reset() {
+    this.message = null; // Uint8Array of the whole message, filled part by part
+    this.partCount = 0;
+    this.nextIndex = 0;
+    this.received = 0;
+  }
+
+  /** True while some but not all parts of a message have arrived. */
+  get pending() {
+    return this.message !== null;
+  }
+
+  /** Takes one part frame; returns the whole message's ArrayBuffer after its last part, else null. */
+  add(buffer) {
+    if (readFrameType(buffer) !== FRAME_PART) throw new ProtocolError("Expected a part frame (type 3).");
+    try {
+      return this.addPart(buffer);
+    } catch (error) {
+      this.reset();
+      throw error;
+    }
+  }
+
+  addPart(buffer) {
+    requireBytes(buffer, PART_HEADER_BYTES, "the part header");
+    const view = new DataView(buffer);
+    const index = view.getUint32(8, true);
+    const count = view.getUint32(12, true);
+    const total = readUint64(view, 16);
+    const offset = readUint64(view, 24);
+    const payload = new Uint8Array(buffer, PART_HEADER_BYTES);
+
+    if (index !== this.nextIndex) {
+      throw new ProtocolError(`Part ${index} arrived; expected part ${this.nextIndex}. Parts were lost.`);
+    }
+    if (index === 0) {
+      // every payload but the last has the first one's length, which bounds the total
+      if (count < 1 || total > count * payload.length) {
+        throw new ProtocolError(
+          `Part frame has invalid part_count ${count} or message_bytes ${total} for a payload of ${payload.length} bytes.`,
+        );
+      }
+      this.message = new Uint8Array(total);
+      this.partCount = count;
+    } else if (count !== this.partCount || total !== this.message.length) {
+      throw new ProtocolError(
+        `Part ${index} belongs to a message of ${count} parts and ${total} bytes, not to the one being joined.`,
+      );
+    }
+
+    if (offset !== this.received || offset + payload.length > total) {
+      throw new ProtocolError(`Part ${index} has offset ${offset}; expected ${this.received}.`);
+    }
+    this.message.set(payload, offset);
+    this.received += payload.length;
+    this.nextIndex++;
+    if (this.nextIndex < count) return null;
+    if (this.received !== total) {
+      throw new ProtocolError(`Parts add up to ${this.received} bytes, but message_bytes is ${total}.`);
+    }
+    const whole = this.message.buffer;
+    this.reset();
+    return whole;
+  }
 }
 
 /**
@@ -132,6 +243,30 @@ export function decodeSnapshot(buffer) {
 }
 
 /**
+ * Returns the JSON metadata of a snapshot frame, or of the first part of a
+ * split snapshot, whose payload starts with the snapshot's header and
+ * metadata. Returns null for any other message. It reads only the metadata,
+ * so the page can learn a snapshot's run state in arrival order while the
+ * stream worker decodes the weights.
+ */
+export function peekSnapshotMeta(buffer) {
+  let start = 0;
+  const frameType = readFrameType(buffer);
+  if (frameType === FRAME_PART) {
+    requireBytes(buffer, PART_HEADER_BYTES, "the part header");
+    if (new DataView(buffer).getUint32(8, true) !== 0) return null;
+    start = PART_HEADER_BYTES;
+    if (readFrameType(buffer.slice(start, start + COMMON_HEADER_BYTES)) !== FRAME_SNAPSHOT) return null;
+  } else if (frameType !== FRAME_SNAPSHOT) {
+    return null;
+  }
+  requireBytes(buffer, start + SNAPSHOT_HEADER_BYTES, "the snapshot header");
+  const metaBytes = new DataView(buffer).getUint32(start + 16, true);
+  requireBytes(buffer, start + SNAPSHOT_HEADER_BYTES + metaBytes, "the JSON metadata");
+  return JSON.parse(utf8Decoder.decode(new Uint8Array(buffer, start + SNAPSHOT_HEADER_BYTES, metaBytes)));
+}
+
+/**
  * Decodes a steps frame; `layerSizes` comes from the snapshot.
  * Per covered step k: `epochs[k]`, `losses[k]`, `batchAccuracies[k]`, and
  * `masks[k][l]`, a Uint8Array of bit-packed rows. With unit masks (scope 0
@@ -166,8 +301,8 @@ export function decodeSteps(buffer, layerSizes) {
       `Unknown mask_scope ${maskScope}; expected 0 (per step), 1 (per example) or 2 (DropConnect weights).`,
     );
   }
-  if (deltaDtype !== DELTA_DTYPE_FLOAT32) {
-    throw new ProtocolError(`Unsupported delta_dtype ${deltaDtype}; expected 0 (float32).`);
+  if (deltaDtype !== DELTA_DTYPE_FLOAT32 && deltaDtype !== DELTA_DTYPE_FLOAT16) {
+    throw new ProtocolError(`Unsupported delta_dtype ${deltaDtype}; expected 0 (float32) or 1 (float16).`);
   }
 
   // step table: u32 epoch, u32 mask_rows, f32 loss, f32 batch_accuracy per record
@@ -204,10 +339,41 @@ export function decodeSteps(buffer, layerSizes) {
   }
 
   // deltas: W[l] then b[l] for each weight layer present in delta_layers
+  const deltas = deltaDtype === DELTA_DTYPE_FLOAT16
+    ? readFloat16Deltas(buffer, offset, layerSizes, deltaLayers)
+    : readFloat32Deltas(buffer, offset, layerSizes, deltaLayers);
+  const { weightDeltas, biasDeltas } = deltas;
+  offset = deltas.end;
+  if (offset !== buffer.byteLength) {
+    throw new ProtocolError(`Steps frame has ${buffer.byteLength - offset} unexpected trailing bytes.`);
+  }
+
+  return {
+    type: FRAME_STEPS,
+    firstStep,
+    stepCount,
+    maskScope,
+    deltaDtype,
+    epochs,
+    maskRows,
+    losses,
+    batchAccuracies,
+    masks,
+    weightDeltas,
+    biasDeltas,
+  };
+}
+
+function isLayerPresent(deltaLayers, layer) {
+  return (deltaLayers & (1 << layer)) !== 0;
+}
+
+/** Float32 deltas from `offset` on: W[l] then b[l] of each present layer, as views. */
+function readFloat32Deltas(buffer, offset, layerSizes, deltaLayers) {
   const weightDeltas = [];
   const biasDeltas = [];
-  for (let l = 0; l < layerCount; l++) {
-    if ((deltaLayers & (1 << l)) === 0) {
+  for (let l = 0; l + 1 < layerSizes.length; l++) {
+    if (!isLayerPresent(deltaLayers, l)) {
       weightDeltas.push(null);
       biasDeltas.push(null);
       continue;
@@ -220,21 +386,32 @@ export function decodeSteps(buffer, layerSizes) {
     biasDeltas.push(new Float32Array(buffer, offset, biasCount)); // (n_{l+1},)
     offset += biasCount * FLOAT32_BYTES;
   }
-  if (offset !== buffer.byteLength) {
-    throw new ProtocolError(`Steps frame has ${buffer.byteLength - offset} unexpected trailing bytes.`);
-  }
+  return { weightDeltas, biasDeltas, end: offset };
+}
 
-  return {
-    type: FRAME_STEPS,
-    firstStep,
-    stepCount,
-    maskScope,
-    epochs,
-    maskRows,
-    losses,
-    batchAccuracies,
-    masks,
-    weightDeltas,
-    biasDeltas,
-  };
+/**
+ * Float16 deltas from `offset` on: the scale table (two float32 scales per
+ * present layer), then W[l] and b[l] of each present layer as float16, each
+ * array padded to 4 bytes. Returns new float32 arrays.
+ */
+function readFloat16Deltas(buffer, offset, layerSizes, deltaLayers) {
+  const present = [];
+  for (let l = 0; l + 1 < layerSizes.length; l++) if (isLayerPresent(deltaLayers, l)) present.push(l);
+  requireBytes(buffer, offset + 2 * present.length * FLOAT32_BYTES, "the float16 scale table");
+  const scales = new Float32Array(buffer, offset, 2 * present.length);
+  offset += 2 * present.length * FLOAT32_BYTES;
+
+  const weightDeltas = layerSizes.slice(1).map(() => null);
+  const biasDeltas = layerSizes.slice(1).map(() => null);
+  present.forEach((l, position) => {
+    const weightCount = layerSizes[l] * layerSizes[l + 1];
+    const biasCount = layerSizes[l + 1];
+    requireBytes(buffer, offset + weightCount * FLOAT16_BYTES, `float16 deltas of W[${l}]`);
+    weightDeltas[l] = decodeScaledFloat16(buffer, offset, weightCount, scales[2 * position]); // (n_l, n_{l+1})
+    offset = alignTo4(offset + weightCount * FLOAT16_BYTES);
+    requireBytes(buffer, offset + biasCount * FLOAT16_BYTES, `float16 deltas of b[${l}]`);
+    biasDeltas[l] = decodeScaledFloat16(buffer, offset, biasCount, scales[2 * position + 1]); // (n_{l+1},)
+    offset = alignTo4(offset + biasCount * FLOAT16_BYTES);
+  });
+  return { weightDeltas, biasDeltas, end: offset };
 }

@@ -1,11 +1,13 @@
 // WebSocket client for `/ws/runs/{run_id}`: connects, reconnects with
-// exponential backoff and decodes every message into the store. It never draws.
-// It also sends client messages (docs/protocol.md, "Client messages"): the
-// options, again after every reconnect, and acknowledgements for step-locked
-// mode. A steps gate, when set, receives decoded steps frames in place of the
-// store and applies them later, as slow motion does.
-
-import { decodeSnapshot, decodeSteps, FRAME_SNAPSHOT, readFrameType } from "./protocol.js";
+// exponential backoff and applies text messages to the store. The socket
+// itself lives in the stream worker (worker/workerClient.js), which decodes
+// and applies the binary messages there, because receiving megabytes a
+// second costs the thread that owns the socket. It never draws.
+// It also sends client messages (docs/protocol.md, "Client messages") through
+// the worker's socket: the options, again after every reconnect, and
+// acknowledgements for step-locked mode. A steps gate, when set, receives
+// each steps frame before the worker applies it, and has it applied later
+// with applySteps, as slow motion does.
 
 const INITIAL_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 10_000;
@@ -24,18 +26,21 @@ export function streamUrl(runId, pageLocation = window.location) {
 
 export class RunStream {
   /**
-   * `store` receives the decoded messages; `onRunEvent(message)` is called
-   * after each text message so the page can refresh REST data.
+   * `store` receives the text messages and the snapshots' metadata;
+   * `frames` (a StreamWorkerClient) opens the sockets in the stream worker.
+   * `onRunEvent(message)` is called after each text message so the page can
+   * refresh REST data.
    */
-  constructor(store, { onRunEvent = () => {} } = {}) {
+  constructor(store, frames, { onRunEvent = () => {} } = {}) {
     this.store = store;
+    this.frames = frames;
     this.onRunEvent = onRunEvent;
     this.socket = null;
     this.runId = null;
     this.backoffMs = INITIAL_BACKOFF_MS;
     this.reconnectTimer = null;
     this.options = {}; // client options sent on every connection
-    this.stepsGate = null; // { receive(frame) }, or null to apply frames on arrival
+    this.stepsGate = null; // { receive(frame), forget() }, or null to apply frames on arrival
   }
 
   /** Changes client options such as { step_locked: true }; they last across reconnects and runs. */
@@ -55,24 +60,26 @@ export class RunStream {
   }
 
   /**
-   * Routes decoded steps frames to `gate.receive(frame)`, which must pass
-   * them on to applySteps in order; null applies them on arrival again.
+   * Routes steps frames to `gate.receive(frame)` before the worker applies
+   * them; the gate must pass each one to applySteps, in order. The frames it
+   * gets carry no deltas, only which weights changed (see the worker's
+   * gatedFrame). A new snapshot calls `gate.forget()`, because the frames it
+   * holds no longer continue the weights. null applies frames on arrival again.
    */
   setStepsGate(gate) {
     this.stepsGate = gate;
+    this.frames.setGate(gate !== null);
   }
 
   /**
-   * Applies a steps frame to the store. A frame that does not continue the
-   * store's steps leaves the weights unknown, so it starts a resync and
-   * returns false.
+   * Has the worker apply the gated steps frame that starts at
+   * `frame.firstStep`. The worker applies it before any client message sent
+   * after this call, such as its acknowledgement. A frame that does not
+   * continue the weights is reported as a frame error, which starts a resync.
    */
   applySteps(frame) {
-    if (this.store.applySteps(frame)) return true;
-    const reason = `Steps frame starts at step ${frame.firstStep}, expected ${this.store.nextStep}.`;
-    console.error(`dropviz: invalid frame for run ${this.runId}: ${reason}`);
-    this.resync(reason);
-    return false;
+    this.frames.applyGatedFrame(frame.firstStep);
+    return true;
   }
 
   /** Connects to a run's stream, closing any previous connection first. */
@@ -98,8 +105,7 @@ export class RunStream {
 
   open() {
     const runId = this.runId;
-    const socket = new WebSocket(streamUrl(runId));
-    socket.binaryType = "arraybuffer";
+    const socket = this.frames.openSocket(streamUrl(runId));
     this.socket = socket;
     this.store.setConnection("connecting", `connecting to run ${runId}`);
 
@@ -111,40 +117,31 @@ export class RunStream {
     });
     socket.addEventListener("message", (event) => {
       if (this.socket !== socket) return;
-      this.handleMessage(event.data);
+      this.handleText(event.data);
+    });
+    // a snapshot's run state, in arrival order with the text messages
+    socket.addEventListener("snapshotmeta", (event) => {
+      if (this.socket !== socket) return;
+      this.store.applySnapshotMeta(event.detail);
+      this.stepsGate?.forget();
+    });
+    // a decoded steps frame held in the worker until the gate has it applied
+    socket.addEventListener("steps", (event) => {
+      if (this.socket !== socket) return;
+      if (this.stepsGate !== null) this.stepsGate.receive(event.detail);
+    });
+    // a frame the worker could not apply leaves the client's weights unknown,
+    // so start over from a fresh snapshot rather than draw wrong numbers
+    socket.addEventListener("frameerror", (event) => {
+      if (this.socket !== socket) return;
+      console.error(`dropviz: invalid frame for run ${this.runId}: ${event.detail}`);
+      this.resync(event.detail);
     });
     socket.addEventListener("close", (event) => {
       if (this.socket !== socket) return;
       this.socket = null;
       this.handleClose(event);
     });
-  }
-
-  handleMessage(data) {
-    if (typeof data === "string") {
-      this.handleText(data);
-      return;
-    }
-    try {
-      if (readFrameType(data) === FRAME_SNAPSHOT) {
-        this.store.applySnapshot(decodeSnapshot(data));
-        return;
-      }
-      if (this.store.layerSizes === null || this.store.weights === null) {
-        throw new Error("Received a steps frame before the snapshot.");
-      }
-      const frame = decodeSteps(data, this.store.layerSizes);
-      if (this.stepsGate !== null) {
-        this.stepsGate.receive(frame);
-        return;
-      }
-      this.applySteps(frame);
-    } catch (error) {
-      // A frame we cannot apply leaves the client's weights unknown, so start
-      // over from a fresh snapshot rather than draw wrong numbers.
-      console.error(`dropviz: invalid frame for run ${this.runId}: ${error.message}`);
-      this.resync(error.message);
-    }
   }
 
   handleText(text) {

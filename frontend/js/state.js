@@ -1,6 +1,10 @@
 // The dashboard's one store: run metadata, the client's copy of the weights,
 // the latest steps frame and the metric histories. It never touches the DOM.
 // Invariant: weights = snapshot weights + the sum of every delta applied since.
+// The stream worker owns such a store and applies every frame to it. The
+// page's store contains what the worker sends (applyUpdate): the latest step's
+// masks and metrics, and a copy of the weights only for networks small
+// enough to draw link by link.
 
 /** Names of the parts of the page that a store change can make stale. */
 export const Dirty = Object.freeze({
@@ -81,6 +85,7 @@ export class Store {
     this.runMissing = false; // the server returned 404 for the run: deleted, or another state folder
     this.layerSizes = null;
     this.inputShape = null;
+    this.hasSnapshot = false; // a snapshot of this run arrived
     this.weights = null; // per weight layer, (n_l, n_{l+1}) row-major
     this.biases = null; // per weight layer, (n_{l+1},)
     this.nextStep = 0; // steps completed according to the stream
@@ -121,6 +126,7 @@ export class Store {
   applySnapshot(snapshot) {
     this.layerSizes = snapshot.layerSizes;
     this.inputShape = snapshot.meta.input_shape ?? null;
+    this.hasSnapshot = true;
     this.weights = snapshot.weights.map((values) => Float32Array.from(values));
     this.biases = snapshot.biases.map((values) => Float32Array.from(values));
     this.nextStep = snapshot.nextStep;
@@ -172,6 +178,44 @@ export class Store {
     return true;
   }
 
+  /**
+   * Takes a snapshot's metadata when it arrives, before the stream worker
+   * applied its weights: its run state is newer than any status message
+   * before it and older than any after it.
+   */
+  applySnapshotMeta(meta) {
+    this.layerSizes = meta.layer_sizes;
+    this.inputShape = meta.input_shape ?? null;
+    if (this.run !== null) this.run = { ...this.run, status: meta.status ?? this.run.status };
+    this.markDirty(Dirty.COUNTERS, Dirty.CONTROLS);
+  }
+
+  /**
+   * Applies an update of the stream worker (streamWorker.js, buildUpdate).
+   * Keys it leaves out keep their values; `names` are the views it changed.
+   */
+  applyUpdate(update) {
+    if (update.layerSizes !== null) {
+      this.layerSizes = update.layerSizes;
+      this.inputShape = update.inputShape;
+    }
+    this.hasSnapshot = update.hasSnapshot;
+    this.nextStep = update.nextStep;
+    if ("lastFrame" in update) this.lastFrame = update.lastFrame;
+    if ("weights" in update) {
+      this.weights = update.weights;
+      this.biases = update.biases;
+    }
+    const metrics = update.metrics;
+    if (metrics !== undefined) {
+      for (let k = 0; k < metrics.losses.length; k++) {
+        this.losses.set(metrics.firstStep + k, metrics.losses[k]);
+        this.batchAccuracies.set(metrics.firstStep + k, metrics.batchAccuracies[k]);
+      }
+    }
+    this.markDirty(...update.names);
+  }
+
   /** Applies a `status` text message. */
   applyStatus(message) {
     if (this.run === null) return;
@@ -202,7 +246,7 @@ export class Store {
    * snapshot arrived, so the counter matches the drawn sub-network, else the Run's.
    */
   get stepsCompleted() {
-    return this.weights !== null ? this.nextStep : (this.run?.step ?? 0);
+    return this.hasSnapshot ? this.nextStep : (this.run?.step ?? 0);
   }
 
   /** Latest epoch evaluation, or null before the first epoch ends. */

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,6 +191,26 @@ def _collect_binary_frames(page: sync_api.Page) -> list[bytes]:
     return frames
 
 
+def _wait_for_frames(page: sync_api.Page, frames: list[bytes], last_step: int) -> None:
+    """Wait until `frames` contains the steps frame that covers `last_step`.
+
+    The stream worker's socket reports its frames to Playwright through the
+    worker's own DevTools session, so they can arrive after the page's DOM
+    already shows the step.
+    """
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        for message in frames:
+            if frame_type(message) != FRAME_STEPS:
+                continue
+            first_step, step_count = struct.unpack_from("<QI", message, 8)
+            if first_step + step_count - 1 >= last_step:
+                return
+        assert time.monotonic() < deadline, f"no frame of step {last_step} arrived"
+        # a Playwright call, unlike time.sleep, lets the frame events arrive
+        page.wait_for_timeout(100)
+
+
 def _start_digits_run(
     page: sync_api.Page,
     speed: str,
@@ -344,7 +365,10 @@ def _boxes_overlap(a: dict[str, float], b: dict[str, float]) -> bool:
 
 
 def _page_weights(page: sync_api.Page) -> list[np.ndarray]:
-    values = page.evaluate("window.dropviz.store.weights.map((w) => Array.from(w))")
+    """Return the page's copy of the weights, read from the stream worker."""
+    values = page.evaluate(
+        "window.dropviz.readWeights().then((w) => w.weights.map((l) => Array.from(l)))"
+    )
     return [np.asarray(layer, dtype=np.float32) for layer in values]
 
 

@@ -35,6 +35,7 @@ from tests.frontend.test_dashboard import (
     _boxes_overlap,
     _collect_binary_frames,
     _require_chromium,
+    _wait_for_frames,
 )
 from tests.idx_files import write_mnist_folder
 
@@ -118,7 +119,7 @@ def _create_run(
     sync_api.expect(page.locator("#counter-status")).to_have_text(
         "created", timeout=TIMEOUT_MS
     )
-    page.wait_for_function("window.dropviz.store.weights !== null", timeout=TIMEOUT_MS)
+    page.wait_for_function("window.dropviz.store.hasSnapshot", timeout=TIMEOUT_MS)
     run_id = page.locator("#counter-run").get_attribute("title")
     assert run_id
     return run_id
@@ -296,6 +297,9 @@ def test_diverged_run_marks_nan(browser: sync_api.Browser, server: LiveServer) -
     sync_api.expect(page.locator(".network-legend")).to_contain_text("NaN")
 
     # the last frame's NaN deltas are purple in the heatmap, and only they are
+    run_id = page.locator("#counter-run").get_attribute("title")
+    run = httpx.get(f"{server.base_url}/api/runs/{run_id}", timeout=30.0).json()
+    _wait_for_frames(page, frames, run["step"] - 1)
     snapshot = decode_snapshot(
         next(f for f in frames if frame_type(f) == FRAME_SNAPSHOT)
     )
@@ -303,8 +307,10 @@ def test_diverged_run_marks_nan(browser: sync_api.Browser, server: LiveServer) -
     last = decode_steps(
         [f for f in frames if frame_type(f) == FRAME_STEPS][-1], layer_sizes
     )
+    # the views draw at their own pace, so wait until both show the last step
     page.wait_for_function(
-        "(step) => document.querySelector('#heatmaps').dataset.step === String(step)",
+        """(step) => document.querySelector("#heatmaps").dataset.step === String(step)
+            && document.querySelector("#network svg").dataset.step === String(step)""",
         arg=last.last_step,
         timeout=TIMEOUT_MS,
     )

@@ -36,6 +36,7 @@ from tests.frontend.test_dashboard import (
     VIEWPORTS,
     _collect_binary_frames,
     _require_chromium,
+    _wait_for_frames,
 )
 
 pytestmark = pytest.mark.browser
@@ -106,7 +107,7 @@ def _create_run(
     sync_api.expect(page.locator("#counter-status")).to_have_text(
         "created", timeout=TIMEOUT_MS
     )
-    page.wait_for_function("window.dropviz.store.weights !== null", timeout=TIMEOUT_MS)
+    page.wait_for_function("window.dropviz.store.hasSnapshot", timeout=TIMEOUT_MS)
     page.wait_for_selector(".heatmap canvas", timeout=TIMEOUT_MS)
     run_id = page.locator("#counter-run").get_attribute("title")
     assert run_id
@@ -203,6 +204,21 @@ def _click_cell(page: sync_api.Page, layer: int, source: int, destination: int) 
     page.mouse.up()
 
 
+def _count_map_pixels(page: sync_api.Page, layer: int) -> np.ndarray:
+    """Return weight layer `layer`'s share map as a (rows, columns, 4) array."""
+    height, width, data = page.evaluate(
+        """(layer) => {
+            const canvas = document.querySelector(
+                `.counts-weight-figure[data-layer="${layer}"] canvas.counts-map`);
+            const pixels = canvas.getContext("2d")
+                .getImageData(0, 0, canvas.width, canvas.height).data;
+            return [canvas.height, canvas.width, Array.from(pixels)];
+        }""",
+        layer,
+    )
+    return np.asarray(data, dtype=np.uint8).reshape(height, width, 4)
+
+
 def _expected_repeats(steps: int, groups: list[tuple[int, float]]) -> float:
     """Return E[repeats] for one group of n items kept with probability q.
 
@@ -267,6 +283,7 @@ def test_counts_and_pins_match_frames(page: sync_api.Page, server: LiveServer) -
     sync_api.expect(page.locator(".pinned-card")).to_have_count(len(PINNED_WEIGHTS))
     steps = _train_to_end(page, server, run_id)
 
+    _wait_for_frames(page, frames, steps - 1)
     masks = _step_masks(frames)
     assert len(masks) == steps
     layer_sizes = [64, 128, 128, 10]
@@ -331,6 +348,19 @@ def test_counts_and_pins_match_frames(page: sync_api.Page, server: LiveServer) -
     expected_share = float(np.mean([np.outer(s[1], s[2]).mean() for s in masks]))
     assert mean_share == pytest.approx(expected_share, abs=1e-4)
 
+    # W[1]'s share map has a pixel per weight: the most and the least trained
+    # weights differ in colour, and redrawing at another size changes nothing
+    trained = np.sum([np.outer(step[1], step[2]) for step in masks], axis=0)
+    most = np.unravel_index(np.argmax(trained), trained.shape)
+    least = np.unravel_index(np.argmin(trained), trained.shape)
+    before = _count_map_pixels(page, 1)
+    assert before.shape[:2] == trained.shape
+    assert not np.array_equal(before[most], before[least])
+    for width, height in [(1920, 1080), (1280, 800)]:
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(500)
+    np.testing.assert_array_equal(_count_map_pixels(page, 1), before)
+
     _save_view_screenshots(
         page,
         "lessons",
@@ -371,6 +401,7 @@ def test_pinned_weight_sgd_recurrence(page: sync_api.Page, server: LiveServer) -
     assert after == pytest.approx(before - rate * gradient, rel=1e-3, abs=1e-6)
 
     # the gradient is −Δw/η of that step's frame
+    _wait_for_frames(page, frames, step)
     snapshot = decode_snapshot(
         next(f for f in frames if frame_type(f) == FRAME_SNAPSHOT)
     )
@@ -405,6 +436,7 @@ def test_meter_eight_units_repeat(page: sync_api.Page, server: LiveServer) -> No
     steps = _train_to_end(page, server, run_id)
     assert steps == 2000  # 600 training points in batches of 12, 40 epochs
 
+    _wait_for_frames(page, frames, steps - 1)
     masks = _step_masks(frames)
     distinct = len({np.packbits(step[1]).tobytes() for step in masks})
     assert all(step[0].all() for step in masks), "input drop rate 0 keeps every input"
@@ -439,6 +471,7 @@ def test_meter_large_network_no_repeats(
     steps = _train_to_end(page, server, run_id)
     assert steps >= 2000
 
+    _wait_for_frames(page, frames, steps - 1)
     masks = _step_masks(frames)
     distinct = len({b"".join(np.packbits(m).tobytes() for m in step) for step in masks})
     assert distinct == steps

@@ -127,7 +127,8 @@ def _turn_on(page: sync_api.Page, phase_seconds: float) -> None:
 def _create_moons_run(page: sync_api.Page, selects: dict[str, str]) -> str:
     return test_lessons._create_run(
         page,
-        {"#field-hidden-sizes": HIDDEN_SIZES},
+        # Enough epochs that the run is still training when a test pauses it.
+        {"#field-hidden-sizes": HIDDEN_SIZES, "#field-epochs": "2000"},
         {"#field-dataset": "moons", **selects},
     )
 

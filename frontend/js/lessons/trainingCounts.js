@@ -7,6 +7,13 @@
 // sub-network: unit i of layer l kept and, unless layer l + 1 is the output,
 // unit j of layer l + 1 kept. Under DropConnect its weight-mask bit decides.
 // With per-example masks every example's row counts as one sample.
+//
+// Unit masks are counted BATCH_SAMPLES samples at a time: each unit gets a
+// 32-bit word with one bit per sample, and a weight's count grows by the
+// number of bits set in both of its units' words. That is one AND and one
+// bit count per weight for 32 samples, where counting sample by sample
+// costs one increment per weight of each sub-network, 160,000 per step of
+// 784-512-512-10.
 
 import { maskRowBytes, MASK_SCOPE_PER_EXAMPLE, MASK_SCOPE_WEIGHTS } from "../protocol.js";
 
@@ -27,6 +34,15 @@ export function keptIndices(bytes, offset, unitCount, out) {
     }
   }
   return count;
+}
+
+const BATCH_SAMPLES = 32; // bits of a Uint32 word
+
+/** Number of set bits of a 32-bit integer. */
+function bitCount(word) {
+  let x = word - ((word >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }
 
 export class TrainingCounts {
@@ -50,6 +66,9 @@ export class TrainingCounts {
     this.trainedTotals = new Float64Array(layerSizes.length - 1);
     this.keptScratch = layerSizes.map((size) => new Int32Array(size));
     this.keptScratchCounts = new Int32Array(layerSizes.length);
+    // per masked unit layer, (n_l,): bit k is set when the unit was kept in sample k of the batch
+    this.batchWords = layerSizes.slice(0, -1).map((size) => new Uint32Array(size));
+    this.batchSize = 0; // samples in the batch, not yet in keptCounts and trainedCounts
   }
 
   /** Records that the stream skipped from `nextStep` to `resumeStep`, as after a reconnect. */
@@ -72,46 +91,71 @@ export class TrainingCounts {
       }
       this.stepCount++;
     }
+    this.countBatch(); // every count is complete when addFrame returns
     this.nextStep = frame.firstStep + frame.stepCount;
   }
 
+  /** Adds one sample's unit masks to the batch, and counts the batch once it is full. */
   countUnitMaskRow(masks, row) {
     const sizes = this.layerSizes;
     const outputLayer = sizes.length - 1;
+    const bit = (1 << this.batchSize) >>> 0;
     for (let l = 0; l < this.maskedLayerCount; l++) {
       const kept = this.keptScratch[l];
       const count = keptIndices(masks[l], row * maskRowBytes(sizes[l]), sizes[l], kept);
       this.keptScratchCounts[l] = count;
+      const words = this.batchWords[l];
+      for (let a = 0; a < count; a++) words[kept[a]] |= bit;
+    }
+    for (let l = 0; l < this.maskedLayerCount; l++) {
+      const destinations = l + 1 === outputLayer ? sizes[l + 1] : this.keptScratchCounts[l + 1];
+      this.trainedTotals[l] += this.keptScratchCounts[l] * destinations;
+    }
+    this.sampleCount++;
+    this.batchSize++;
+    if (this.batchSize === BATCH_SAMPLES) this.countBatch();
+  }
+
+  /** Adds the batch's samples to keptCounts and trainedCounts and empties it. */
+  countBatch() {
+    if (this.batchSize === 0) return;
+    const sizes = this.layerSizes;
+    const outputLayer = sizes.length - 1;
+    for (let l = 0; l < this.maskedLayerCount; l++) {
+      const words = this.batchWords[l];
       const counts = this.keptCounts[l];
-      for (let a = 0; a < count; a++) counts[kept[a]]++;
+      for (let unit = 0; unit < words.length; unit++) if (words[unit] !== 0) counts[unit] += bitCount(words[unit]);
     }
 
     for (let l = 0; l < this.maskedLayerCount; l++) {
-      const sources = this.keptScratch[l];
-      const sourceCount = this.keptScratchCounts[l];
+      const sourceWords = this.batchWords[l];
       const destinationCount = sizes[l + 1];
       const counts = this.trainedCounts[l]; // (n_l, n_{l+1})
-      if (l + 1 === outputLayer) {
-        this.trainedTotals[l] += sourceCount * destinationCount;
-        for (let a = 0; a < sourceCount; a++) {
-          const rowStart = sources[a] * destinationCount;
-          for (let j = 0; j < destinationCount; j++) counts[rowStart + j]++;
+      const destinationWords = l + 1 === outputLayer ? null : this.batchWords[l + 1];
+      for (let i = 0; i < sourceWords.length; i++) {
+        const sourceWord = sourceWords[i];
+        if (sourceWord === 0) continue;
+        const rowStart = i * destinationCount;
+        if (destinationWords === null) {
+          // output units are never dropped: the weight trains whenever its source unit is kept
+          const kept = bitCount(sourceWord);
+          for (let j = 0; j < destinationCount; j++) counts[rowStart + j] += kept;
+          continue;
         }
-      } else {
-        const destinations = this.keptScratch[l + 1];
-        const keptDestinations = this.keptScratchCounts[l + 1];
-        this.trainedTotals[l] += sourceCount * keptDestinations;
-        for (let a = 0; a < sourceCount; a++) {
-          const rowStart = sources[a] * destinationCount;
-          for (let b = 0; b < keptDestinations; b++) counts[rowStart + destinations[b]]++;
+        for (let j = 0; j < destinationCount; j++) {
+          const both = sourceWord & destinationWords[j];
+          if (both !== 0) counts[rowStart + j] += bitCount(both);
         }
       }
     }
-    this.sampleCount++;
+
+    for (const words of this.batchWords) words.fill(0);
+    this.batchSize = 0;
   }
 
   /** DropConnect: no unit is dropped, and each weight counts by its own bit. */
   countWeightMasks(masks) {
+    this.countBatch();
     const sizes = this.layerSizes;
     for (let l = 0; l < this.maskedLayerCount; l++) {
       const counts = this.keptCounts[l];

@@ -2,6 +2,8 @@
 // pixel column so spikes survive, and per-epoch train/test loss and accuracy.
 // Canvas backing size = CSS size × devicePixelRatio.
 
+import { clientSize } from "./elementSize.js";
+
 const FONT = "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
 const AXIS_COLOUR = "#8a8f98";
 const GRID_COLOUR = "#eceef1";
@@ -14,8 +16,7 @@ const LOSS_COLOUR = "#3d4a5c";
 
 /** Resizes the canvas backing store to its CSS size × devicePixelRatio and returns a CSS-pixel context. */
 export function prepareCanvas(canvas) {
-  const width = canvas.clientWidth;
-  const height = canvas.clientHeight;
+  const { width, height } = clientSize(canvas);
   const pixelRatio = window.devicePixelRatio || 1;
   const backingWidth = Math.round(width * pixelRatio);
   const backingHeight = Math.round(height * pixelRatio);

@@ -9,6 +9,7 @@ import { SCALE_WINDOW_STEPS, TRAIL_HALF_LIFE_STEPS } from "../lessons/updateHist
 import { unitLayerName } from "../lessons/keepProbabilities.js";
 import { cellAt, describeBlocks, fillDiverging, layoutMatrix, MIN_SIDE_PX, reduceAndMeasure } from "./matrixLayout.js";
 import { cssGradient } from "./palette.js";
+import { clientSize } from "./elementSize.js";
 
 const MAX_MAP_HEIGHT_PX = 280;
 const MIN_MAP_HEIGHT_PX = 60;
@@ -34,6 +35,25 @@ function stepRangeText(firstStep, lastStep) {
   return firstStep === lastStep ? `step ${firstStep}` : `steps ${firstStep}\u2060–\u2060${lastStep}`;
 }
 
+/**
+ * Computes one map's pixels: `values` (rows × columns, or null before any
+ * update) reduced to the figure's layout and coloured on the symmetric scale
+ * whose bound `boundOf(shownMax)` returns for the largest finite |value| shown.
+ * Returns { rgba, bound, zeroCount, nonFinite, empty }. Needs no DOM, so the
+ * stream worker computes the live maps with it.
+ */
+export function heatmapPicture(values, { rows, columns, layout }, boundOf) {
+  const rgba = new Uint8ClampedArray(4 * layout.drawnRows * layout.drawnColumns);
+  if (values === null) {
+    fillDiverging({ data: rgba }, new Float32Array(layout.drawnRows * layout.drawnColumns), 0);
+    return { rgba, bound: 0, zeroCount: 0, nonFinite: 0, empty: true };
+  }
+  const { drawn, maxMagnitude, zeroCount } = reduceAndMeasure(values, rows, columns, layout);
+  const bound = boundOf(maxMagnitude);
+  const nonFinite = fillDiverging({ data: rgba }, drawn, bound);
+  return { rgba, bound, zeroCount, nonFinite, empty: false };
+}
+
 export class HeatmapView {
   /**
    * `onHover({ layer, source, destination }, event)` and `onLeave()` drive the
@@ -55,7 +75,13 @@ export class HeatmapView {
     this.scale = scale;
   }
 
-  render(store, history) {
+  /**
+   * Redraws the maps. For a replayed step `history` replaces the update
+   * history and the maps are computed here. For the live run `pictures` comes
+   * from the stream worker (see `pictureRequest`), which computed them from
+   * the run's history, and `history` is not read.
+   */
+  render(store, history, pictures = null) {
     if (store.layerSizes === null) {
       this.container.replaceChildren();
       this.layerSizes = null;
@@ -66,12 +92,30 @@ export class HeatmapView {
     }
     this.updateLayout();
 
-    const lastFrame = store.lastFrame;
-    for (let l = 0; l < this.figures.length; l++) {
-      const values = history === null ? null : history.values(this.mode, l, lastFrame);
-      this.drawLayer(this.figures[l], values, lastFrame, history);
+    if (pictures !== null) {
+      // until the worker has drawn this mode and layout, the old maps stay
+      if (pictures.key !== this.pictureKey) return;
+      this.figures.forEach((figure, l) => this.paintLayer(figure, pictures.layers[l], pictures));
+      this.container.dataset.step = pictures.step === null ? "" : String(pictures.step);
+      this.container.dataset.mode = this.mode;
+      return;
     }
-    this.container.dataset.step = lastFrame === null ? "" : String(lastFrame.step);
+
+    const lastFrame = store.lastFrame;
+    const frame = lastFrame?.frame ?? null;
+    const steps = {
+      historyFirstStep: history?.firstStep ?? null,
+      frameFirstStep: frame === null ? null : frame.firstStep,
+      frameLastStep: frame === null ? null : frame.firstStep + frame.stepCount - 1,
+    };
+    for (let l = 0; l < this.figures.length; l++) {
+      const figure = this.figures[l];
+      const values = history === null ? null : history.values(this.mode, l, lastFrame);
+      const picture = heatmapPicture(values, figure, (shownMax) => history.scaleBound(this.mode, l, this.scale, shownMax));
+      this.paintLayer(figure, picture, steps);
+    }
+    // without a history (the live run before the worker's first maps) nothing of the step is shown
+    this.container.dataset.step = lastFrame === null || history === null ? "" : String(lastFrame.step);
     this.container.dataset.mode = this.mode;
   }
 
@@ -83,6 +127,23 @@ export class HeatmapView {
     return this.figures.map(({ figure, canvas, layer, rows, columns, layout }) => ({
       figure, canvas, layer, rows, columns, layout,
     }));
+  }
+
+  /** Identifies the mode, scale and map sizes that pictures must be computed for. */
+  get pictureKey() {
+    const layouts = this.figures.map(({ layout }) => (layout === null ? "" : `${layout.drawnRows}x${layout.drawnColumns}`));
+    return `${this.mode}|${this.scale}|${layouts.join(",")}`;
+  }
+
+  /** The request for the live maps that the stream worker computes, or null before the first layout. */
+  get pictureRequest() {
+    if (this.figures.length === 0 || this.figures.some(({ layout }) => layout === null)) return null;
+    return {
+      key: this.pictureKey,
+      mode: this.mode,
+      scale: this.scale,
+      figures: this.figures.map(({ rows, columns, layout }) => ({ rows, columns, layout })),
+    };
   }
 
   build(layerSizes) {
@@ -147,7 +208,7 @@ export class HeatmapView {
    * one factor, or, when even the smallest boxes do not fit, wraps them at full size.
    */
   updateLayout() {
-    const width = this.container.clientWidth;
+    const { width } = clientSize(this.container);
     if (width === this.availableWidth) return;
     this.availableWidth = width;
 
@@ -182,8 +243,11 @@ export class HeatmapView {
     });
   }
 
-  /** Fills the layer's ImageData in one pass over the values and puts it once. */
-  drawLayer(figure, values, lastFrame, history) {
+  /**
+   * Puts a layer's picture (from heatmapPicture) and writes its caption and
+   * legend. `steps` is { historyFirstStep, frameFirstStep, frameLastStep }.
+   */
+  paintLayer(figure, picture, steps) {
     const symbol = MODE_SYMBOLS[this.mode];
     const blocks = describeBlocks(figure.layout);
     const captionText = `${symbol}[${figure.layer}] ${figure.title}`;
@@ -195,45 +259,41 @@ export class HeatmapView {
       figure.barFrom = barFrom;
     }
 
-    const { drawn, maxMagnitude, zeroCount } = values === null
-      ? { drawn: new Float32Array(figure.layout.drawnRows * figure.layout.drawnColumns), maxMagnitude: 0, zeroCount: 0 }
-      : reduceAndMeasure(values, figure.rows, figure.columns, figure.layout);
-    const bound = values === null ? 0 : history.scaleBound(this.mode, figure.layer, this.scale, maxMagnitude);
-    const nonFinite = fillDiverging(figure.image, drawn, bound);
+    figure.image.data.set(picture.rgba);
     figure.context.putImageData(figure.image, 0, 0);
 
-    if (values === null) {
+    if (picture.empty) {
       figure.lowTick.textContent = "";
       figure.highTick.textContent = "";
       figure.zeroText.textContent = "No weight update received yet.";
       return;
     }
-    const boundText = formatScale(bound);
+    const boundText = formatScale(picture.bound);
     figure.lowTick.textContent = this.mode === "cumulative" ? "0" : `−${boundText}`;
     figure.middleTick.textContent = this.mode === "cumulative" ? "" : "0";
     figure.highTick.textContent = `+${boundText}`;
 
     const cellCount = figure.rows * figure.columns;
-    const sentences = [this.scaleSentence(lastFrame, history)];
+    const sentences = [this.scaleSentence(steps)];
     if (this.mode === "trail") {
       sentences.push(`Each step multiplies the trail by 2^(−1/${TRAIL_HALF_LIFE_STEPS}), then the frame's ΔW is added.`);
     } else if (this.mode === "cumulative") {
       sentences.push("A merged frame adds |Σ Δw| of its steps.");
     }
     const zeroWord = this.mode === "cumulative" ? "Never changed" : "Exactly 0";
-    sentences.push(`${zeroWord} (grey): ${formatCount(zeroCount)} of ${formatCount(cellCount)} weights.`);
-    if (nonFinite > 0) sentences.push(`NaN or ±∞ (purple): ${formatCount(nonFinite)} cells.`);
+    sentences.push(`${zeroWord} (grey): ${formatCount(picture.zeroCount)} of ${formatCount(cellCount)} weights.`);
+    if (picture.nonFinite > 0) sentences.push(`NaN or ±∞ (purple): ${formatCount(picture.nonFinite)} cells.`);
     if (blocks !== "") sentences.push(blocks);
-    figure.zeroText.textContent = sentences.join(" ");
+    const text = sentences.join(" ");
+    if (figure.zeroText.textContent !== text) figure.zeroText.textContent = text;
   }
 
-  scaleSentence(lastFrame, history) {
+  scaleSentence({ historyFirstStep, frameFirstStep, frameLastStep }) {
     const symbol = { delta: "|Δw|", trail: "|trail|", cumulative: "Σ|Δw|" }[this.mode];
-    if (this.scale === "run") return `Scale: max ${symbol} since step ${history.firstStep}.`;
+    if (this.scale === "run") return `Scale: max ${symbol} since step ${historyFirstStep}.`;
     if (this.scale === "recent") return `Scale: max ${symbol} of the last ${SCALE_WINDOW_STEPS} steps.`;
-    if (this.mode === "delta" && lastFrame !== null) {
-      const frame = lastFrame.frame;
-      return `Scale: max ${symbol} of ${stepRangeText(frame.firstStep, frame.firstStep + frame.stepCount - 1)}.`;
+    if (this.mode === "delta" && frameFirstStep !== null) {
+      return `Scale: max ${symbol} of ${stepRangeText(frameFirstStep, frameLastStep)}.`;
     }
     return `Scale: max ${symbol} now.`;
   }

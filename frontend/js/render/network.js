@@ -9,10 +9,11 @@
 // instead (render/networkSummary.js), because stroking every link would stall
 // the page. Hovering a unit or link reports it; clicking a link pins its weight.
 
-import { isUnitKept, isWeightKept, MASK_SCOPE_PER_EXAMPLE, MASK_SCOPE_WEIGHTS } from "../protocol.js";
+import { MASK_SCOPE_PER_EXAMPLE, MASK_SCOPE_WEIGHTS } from "../protocol.js";
+import { drawSubnetworkLinks, FADED_ALPHA, FADED_STROKE, FADED_WIDTH_PX, keptUnitsOf } from "./linkDrawing.js";
 import { NetworkPointer } from "./networkPointer.js";
 import { NetworkSummary } from "./networkSummary.js";
-import { cssColour, NON_FINITE_CSS } from "./palette.js";
+import { clientSize } from "./elementSize.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const MARGIN_X = 48; // px from the panel edge to the first and last column
@@ -22,21 +23,6 @@ const MAX_UNIT_SPACING = 22; // px between unit centres in a small layer
 const MAX_UNIT_RADIUS = 7;
 const MIN_UNIT_RADIUS = 1.2;
 
-// Link widths by |w| in units of the layer's RMS weight: below 0.5, 0.5 to 1,
-// 1 to 2, and 2 or more. Only the last bucket is wider than 1 px because
-// software rasterizing is much slower above 1 px: headless Chromium 156 with
-// --disable-gpu on a 2-core machine stroked one path of 8,000 lines on a
-// 560×460 canvas in about 13 ms at 0.7 px and 220 ms at 1.3 px.
-export const WIDTH_BUCKET_EDGES = [0.5, 1, 2];
-export const WIDTH_BUCKET_PX = [0.4, 0.7, 1.0, 1.8];
-const BUCKET_COLOUR_POSITION = [0.35, 0.55, 0.8, 1.0];
-const LINK_ALPHA = 0.55;
-const FADED_STROKE = "rgb(150, 150, 150)";
-const FADED_ALPHA = 0.07;
-const FADED_WIDTH_PX = 0.5;
-const NON_FINITE_WIDTH_PX = 1.4;
-const PINNED_STROKE = "rgb(20, 20, 20)";
-const PINNED_WIDTH_PX = 2.5;
 // Above this many links the "auto" view draws the summary, because stroking
 // costs time in proportion to the links drawn. The default digits network,
 // 64-128-128-10, has 25,856 links, so it is still drawn link by link.
@@ -55,20 +41,6 @@ function layerTitle(layer, layerCount) {
   if (layer === 0) return "input";
   if (layer === layerCount - 1) return "output";
   return `hidden ${layer}`;
-}
-
-/** Root mean square of the values; 0 for an empty array. */
-export function rootMeanSquare(values) {
-  let sum = 0;
-  for (let index = 0; index < values.length; index++) sum += values[index] * values[index];
-  return values.length > 0 ? Math.sqrt(sum / values.length) : 0;
-}
-
-function widthBucket(magnitude, scale) {
-  const relative = scale > 0 ? magnitude / scale : 0;
-  let bucket = 0;
-  while (bucket < WIDTH_BUCKET_EDGES.length && relative >= WIDTH_BUCKET_EDGES[bucket]) bucket++;
-  return bucket;
 }
 
 export class NetworkView {
@@ -125,8 +97,13 @@ export class NetworkView {
     this.layerSizes = null;
   }
 
-  /** Redraws from the store; cheap when nothing but the masks and weights changed. */
-  render(store, pinnedWeights = []) {
+  /**
+   * Redraws from the store; cheap when nothing but the masks and weights
+   * changed. `live`, for the live run, is { linkImage, summaryStats } from the
+   * stream worker, which draws the links and sums the summary's blocks there;
+   * without it (a replayed step) this thread computes both from `store.weights`.
+   */
+  render(store, pinnedWeights = [], live = null) {
     const layerSizes = store.layerSizes;
     if (layerSizes === null) {
       this.clear();
@@ -145,8 +122,14 @@ export class NetworkView {
     this.kept = kept;
     this.weightMasks = weightMasks;
     this.pinnedKeys = pinnedWeights.map(({ layer, source, destination }) => ({ layer, source, destination }));
+    let linksShowStep = true; // false while the links on screen are of an earlier step
     if (this.summaryShown) {
-      this.drawSummary(store, kept, weightMasks);
+      if (live !== null) this.summary.setStats(live.summaryStats);
+      this.drawSummary(store.weights, kept, weightMasks);
+    } else if (live !== null) {
+      const image = live.linkImage;
+      linksShowStep = image !== null && image.step === (lastFrame?.step ?? null) && this.drawLinkImage(image);
+      this.updateUnits(kept);
     } else {
       this.drawLinks(store.weights, kept, weightMasks);
       this.updateUnits(kept);
@@ -154,17 +137,37 @@ export class NetworkView {
 
     this.svg.dataset.view = this.summaryShown ? "summary" : "all";
     this.container.dataset.view = this.svg.dataset.view; // the legend hides what the summary does not draw
+    if (!linksShowStep) {
+      // a resize cleared the canvas, or the worker's links are of another step
+      delete this.svg.dataset.step;
+      return;
+    }
     this.svg.dataset.step = lastFrame === null ? "" : String(lastFrame.step);
     this.svg.dataset.maskRows = lastFrame === null ? "" : String(lastFrame.maskRows);
     if (this.drawsLinks) this.svg.dataset.fadedLinks = String(this.fadedLinkCount);
     else delete this.svg.dataset.fadedLinks;
   }
 
-  drawSummary(store, kept, weightMasks) {
+  /** Identifies the layout that workerScene describes. */
+  get sceneKey() {
+    return `${this.layerSizes}|${this.cssWidth}x${this.cssHeight}@${this.pixelRatio}|${this.summaryShown}|${this.inputShape}`;
+  }
+
+  /**
+   * Describes the layout for the stream worker: what it needs to draw the
+   * links, or the summary's blocks, or null before the first layout.
+   */
+  get workerScene() {
+    if (this.layerSizes === null || this.cssWidth === 0) return null;
+    if (this.summaryShown) return { kind: "summary", blockLayout: this.summary.blockLayout };
+    return { kind: "links", ...this.linkScene() };
+  }
+
+  drawSummary(weights, kept, weightMasks) {
     const context = this.canvas.getContext("2d");
     context.setTransform(this.pixelRatio, 0, 0, this.pixelRatio, 0, 0);
     context.clearRect(0, 0, this.cssWidth, this.cssHeight);
-    this.summary.draw(context, { weights: store.weights, kept, weightMasks, now: performance.now() });
+    this.summary.draw(context, { weights, kept, weightMasks, now: performance.now() });
     this.rmsWeights = this.summary.layerRms;
   }
 
@@ -220,8 +223,7 @@ export class NetworkView {
 
   /** Recomputes unit positions and the canvas backing size when the panel size changed. */
   updateLayout() {
-    const width = this.container.clientWidth;
-    const height = this.container.clientHeight;
+    const { width, height } = clientSize(this.container);
     const pixelRatio = window.devicePixelRatio || 1;
     if (width === this.cssWidth && height === this.cssHeight && pixelRatio === this.pixelRatio) return;
     this.cssWidth = width;
@@ -275,22 +277,9 @@ export class NetworkView {
     }
   }
 
-  /**
-   * Returns, per unit layer, a Uint8Array with 1 for each unit in the latest
-   * step's sub-network. The output layer is never dropped, and under
-   * DropConnect no unit is. Before any step every unit counts as kept. With
-   * per-example masks the first example's row is shown.
-   */
+  /** Per unit layer, 1 for each unit in the latest step's sub-network (see keptUnitsOf). */
   keptUnits(store) {
-    const lastFrame = store.lastFrame;
-    const unitMasks = lastFrame !== null && lastFrame.frame.maskScope !== MASK_SCOPE_WEIGHTS;
-    return this.layerSizes.map((unitCount, layer) => {
-      const kept = new Uint8Array(unitCount).fill(1);
-      if (!unitMasks || layer >= lastFrame.masks.length) return kept;
-      const maskBytes = lastFrame.masks[layer];
-      for (let unit = 0; unit < unitCount; unit++) kept[unit] = isUnitKept(maskBytes, unit, 0) ? 1 : 0;
-      return kept;
-    });
+    return keptUnitsOf(this.layerSizes, store.lastFrame);
   }
 
   /** Draws every link in the faded style; needed only when the layout changes. */
@@ -319,91 +308,49 @@ export class NetworkView {
   }
 
   /**
-   * Draws the links of the sub-network, one path per sign and width bucket.
-   * A link belongs to it when both its units are kept, or, when `weightMasks`
-   * (DropConnect, per weight layer) is given, when its weight's bit is set.
+   * Draws the links of the sub-network from `weights` on this thread; the
+   * live view gets them drawn by the stream worker instead (drawLinkImage).
    */
   drawLinks(weights, kept, weightMasks) {
     const context = this.canvas.getContext("2d");
-    context.setTransform(this.pixelRatio, 0, 0, this.pixelRatio, 0, 0);
-    context.clearRect(0, 0, this.cssWidth, this.cssHeight);
     this.fadedLinkCount = this.linkCount;
-    if (weights === null) return;
-    this.rmsWeights = weights.map(rootMeanSquare);
-    if (!this.drawsLinks) return;
-
-    // strong[0] contains negative weights, strong[1] positive ones, by width bucket
-    const strong = [0, 1].map(() => WIDTH_BUCKET_PX.map(() => new Path2D()));
-    const nonFinite = new Path2D(); // NaN and ±Infinity, whatever their sign
-    let nonFiniteCount = 0;
-    const { x, y } = this.positions;
-    const layerCount = this.layerSizes.length;
-    let strongCount = 0;
-
-    for (let layer = 0; layer + 1 < layerCount; layer++) {
-      const destinationCount = this.layerSizes[layer + 1];
-      const destinationIsOutput = layer + 1 === layerCount - 1;
-      const matrix = weights[layer]; // (n_layer, n_{layer+1})
-      const weightMask = weightMasks === null ? null : weightMasks[layer]; // n_layer rows of n_{layer+1} bits
-      const scale = this.rmsWeights[layer];
-      for (let i = 0; i < this.layerSizes[layer]; i++) {
-        if (kept[layer][i] === 0) continue;
-        const rowStart = i * destinationCount;
-        for (let j = 0; j < destinationCount; j++) {
-          if (weightMask !== null) {
-            if (!isWeightKept(weightMask, destinationCount, i, j)) continue;
-          } else if (!destinationIsOutput && kept[layer + 1][j] === 0) {
-            continue;
-          }
-          strongCount++;
-          const weight = matrix[rowStart + j];
-          let path;
-          if (Number.isFinite(weight)) {
-            path = strong[weight >= 0 ? 1 : 0][widthBucket(Math.abs(weight), scale)];
-          } else {
-            path = nonFinite;
-            nonFiniteCount++;
-          }
-          path.moveTo(x[layer], y[layer][i]);
-          path.lineTo(x[layer + 1], y[layer + 1][j]);
-        }
-      }
+    if (weights === null) {
+      context.setTransform(this.pixelRatio, 0, 0, this.pixelRatio, 0, 0);
+      context.clearRect(0, 0, this.cssWidth, this.cssHeight);
+      return;
     }
-
-    this.fadedLinkCount = this.linkCount - strongCount;
-
-    context.lineCap = "butt";
-    context.globalAlpha = LINK_ALPHA;
-    for (let bucket = 0; bucket < WIDTH_BUCKET_PX.length; bucket++) {
-      context.lineWidth = WIDTH_BUCKET_PX[bucket];
-      for (const sign of [0, 1]) {
-        const position = (sign === 1 ? 1 : -1) * BUCKET_COLOUR_POSITION[bucket];
-        context.strokeStyle = cssColour(position);
-        context.stroke(strong[sign][bucket]);
-      }
-    }
-    context.globalAlpha = 1;
-    if (nonFiniteCount > 0) {
-      context.lineWidth = NON_FINITE_WIDTH_PX;
-      context.strokeStyle = NON_FINITE_CSS;
-      context.stroke(nonFinite);
-    }
-    this.drawPinnedLinks(context);
+    const drawn = drawSubnetworkLinks(context, this.linkScene(), { weights, kept, weightMasks, pinnedKeys: this.pinnedKeys });
+    this.fadedLinkCount = drawn.fadedLinkCount;
+    this.rmsWeights = drawn.rmsWeights;
   }
 
-  drawPinnedLinks(context) {
-    if (this.pinnedKeys.length === 0) return;
-    const { x, y } = this.positions;
-    context.lineWidth = PINNED_WIDTH_PX;
-    context.strokeStyle = PINNED_STROKE;
-    context.setLineDash([5, 3]);
-    context.beginPath();
-    for (const { layer, source, destination } of this.pinnedKeys) {
-      context.moveTo(x[layer], y[layer][source]);
-      context.lineTo(x[layer + 1], y[layer + 1][destination]);
-    }
-    context.stroke();
-    context.setLineDash([]);
+  /** Returns the layout that the link drawing needs, which is also sent to the stream worker. */
+  linkScene() {
+    return {
+      layerSizes: this.layerSizes,
+      positions: this.positions,
+      cssWidth: this.cssWidth,
+      cssHeight: this.cssHeight,
+      pixelRatio: this.pixelRatio,
+    };
+  }
+
+  /**
+   * Shows links the stream worker drew for the latest step: `image` is {
+   * bitmap, step, fadedLinkCount, rmsWeights } with a bitmap of the canvas's size.
+   * Returns false, drawing nothing, when the bitmap has another size, as
+   * after a resize, until the worker draws the new layout.
+   */
+  drawLinkImage(image) {
+    const { bitmap } = image;
+    if (bitmap.width !== this.canvas.width || bitmap.height !== this.canvas.height) return false;
+    const context = this.canvas.getContext("2d");
+    context.setTransform(1, 0, 0, 1, 0, 0);
+    context.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    context.drawImage(bitmap, 0, 0);
+    this.fadedLinkCount = image.fadedLinkCount;
+    this.rmsWeights = image.rmsWeights;
+    return true;
   }
 
   updateUnits(kept) {

@@ -56,6 +56,65 @@ function distanceToSegment(px, py, x0, y0, x1, y1) {
   return Math.hypot(px - (x0 + t * dx), py - (y0 + t * dy));
 }
 
+function blockLayoutKey(layout) {
+  return layout.map(({ count, unitsPerBlock }) => `${count}/${unitsPerBlock}`).join(",");
+}
+
+/**
+ * Sums each block pair's weights: per weight layer { sum, sumAbs, sumSquares,
+ * nonFinite, sampled, rowStride, layerRms }, each array indexed by block pair.
+ * `layout` is per unit layer { count, unitsPerBlock, blocks: [{ first }] }. A
+ * layer of more than MAX_STATS_WEIGHTS weights is sampled: every
+ * `rowStride`-th source unit of each block, from its first, so the
+ * statistics are estimates. Returns { layoutKey, layers }, or the layers
+ * alone when `withKey` is false.
+ */
+export function blockStatistics(weights, layout, withKey = false) {
+  const blockOf = (layer, unit) => Math.floor(unit / layout[layer].unitsPerBlock);
+  const stats = [];
+  for (let l = 0; l + 1 < layout.length; l++) {
+    const sourceLayout = layout[l];
+    const destinationLayout = layout[l + 1];
+    const destinationBlocks = destinationLayout.blocks.length;
+    const pairCount = sourceLayout.blocks.length * destinationBlocks;
+    const sum = new Float64Array(pairCount);
+    const sumAbs = new Float64Array(pairCount);
+    const sumSquares = new Float64Array(pairCount);
+    const nonFinite = new Uint32Array(pairCount);
+    const sampled = new Uint32Array(pairCount); // weights read per pair, finite or not
+    const matrix = weights[l]; // (n_l, n_{l+1})
+    const destinationCount = destinationLayout.count;
+    const destinationBlockOf = new Int32Array(destinationCount);
+    for (let j = 0; j < destinationCount; j++) destinationBlockOf[j] = blockOf(l + 1, j);
+    let layerSquares = 0;
+    let layerFinite = 0;
+    const rowStride = Math.max(1, Math.ceil(matrix.length / MAX_STATS_WEIGHTS));
+    for (let i = 0; i < sourceLayout.count; i++) {
+      const block = blockOf(l, i);
+      if ((i - sourceLayout.blocks[block].first) % rowStride !== 0) continue;
+      const pairRow = block * destinationBlocks;
+      const rowStart = i * destinationCount;
+      for (let j = 0; j < destinationCount; j++) {
+        const value = matrix[rowStart + j];
+        const pair = pairRow + destinationBlockOf[j];
+        sampled[pair]++;
+        if (!Number.isFinite(value)) {
+          nonFinite[pair]++;
+          continue;
+        }
+        sum[pair] += value;
+        sumAbs[pair] += Math.abs(value);
+        sumSquares[pair] += value * value;
+        layerSquares += value * value;
+        layerFinite++;
+      }
+    }
+    const layerRms = layerFinite > 0 ? Math.sqrt(layerSquares / layerFinite) : 0;
+    stats.push({ sum, sumAbs, sumSquares, nonFinite, sampled, rowStride, layerRms });
+  }
+  return withKey ? { layoutKey: blockLayoutKey(layout), layers: stats } : stats;
+}
+
 export class NetworkSummary {
   constructor() {
     this.layout = null; // per unit layer: grid, origin, blocks
@@ -101,57 +160,32 @@ export class NetworkSummary {
 
   /**
    * Sums each block pair's weights; runs at most every STATS_INTERVAL_MS
-   * unless the weights array changed. A layer of more than MAX_STATS_WEIGHTS
-   * weights is sampled: every `rowStride`-th source unit of each block, from
-   * its first, so the statistics are estimates.
+   * unless the weights array changed (see blockStatistics).
    */
   updateStats(weights, now) {
     const intervalMs = Math.max(STATS_INTERVAL_MS, STATS_COST_FACTOR * this.statsCostMs);
     if (this.stats !== null && this.statsWeights === weights && now - this.statsTime < intervalMs) return;
     this.statsWeights = weights;
     this.statsTime = now;
-    this.stats = [];
-    for (let l = 0; l + 1 < this.layout.length; l++) {
-      const sourceLayout = this.layout[l];
-      const destinationLayout = this.layout[l + 1];
-      const destinationBlocks = destinationLayout.blocks.length;
-      const pairCount = sourceLayout.blocks.length * destinationBlocks;
-      const sum = new Float64Array(pairCount);
-      const sumAbs = new Float64Array(pairCount);
-      const sumSquares = new Float64Array(pairCount);
-      const nonFinite = new Uint32Array(pairCount);
-      const sampled = new Uint32Array(pairCount); // weights read per pair, finite or not
-      const matrix = weights[l]; // (n_l, n_{l+1})
-      const destinationCount = destinationLayout.count;
-      const destinationBlockOf = new Int32Array(destinationCount);
-      for (let j = 0; j < destinationCount; j++) destinationBlockOf[j] = this.blockOf(l + 1, j);
-      let layerSquares = 0;
-      let layerFinite = 0;
-      const rowStride = Math.max(1, Math.ceil(matrix.length / MAX_STATS_WEIGHTS));
-      for (let i = 0; i < sourceLayout.count; i++) {
-        const block = this.blockOf(l, i);
-        if ((i - sourceLayout.blocks[block].first) % rowStride !== 0) continue;
-        const pairRow = block * destinationBlocks;
-        const rowStart = i * destinationCount;
-        for (let j = 0; j < destinationCount; j++) {
-          const value = matrix[rowStart + j];
-          const pair = pairRow + destinationBlockOf[j];
-          sampled[pair]++;
-          if (!Number.isFinite(value)) {
-            nonFinite[pair]++;
-            continue;
-          }
-          sum[pair] += value;
-          sumAbs[pair] += Math.abs(value);
-          sumSquares[pair] += value * value;
-          layerSquares += value * value;
-          layerFinite++;
-        }
-      }
-      const layerRms = layerFinite > 0 ? Math.sqrt(layerSquares / layerFinite) : 0;
-      this.stats.push({ sum, sumAbs, sumSquares, nonFinite, sampled, rowStride, layerRms });
-    }
+    this.stats = blockStatistics(weights, this.layout);
     this.statsCostMs = performance.now() - now;
+  }
+
+  /** Describes the block layout for blockStatistics in another thread; null before `place`. */
+  get blockLayout() {
+    if (this.layout === null) return null;
+    return this.layout.map(({ count, unitsPerBlock, blocks }) => ({
+      count,
+      unitsPerBlock,
+      blocks: blocks.map(({ first }) => ({ first })),
+    }));
+  }
+
+  /** Takes statistics computed elsewhere by blockStatistics; ignored when they are of another layout. */
+  setStats(stats) {
+    if (stats === null || this.layout === null || stats.layoutKey !== blockLayoutKey(this.layout)) return;
+    this.stats = stats.layers;
+    this.statsWeights = null;
   }
 
   /** RMS of each weight layer's finite weights, from the last statistics. */

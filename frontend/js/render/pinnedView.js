@@ -104,8 +104,11 @@ export class PinnedView {
       card.rule.dataset.text = ruleText;
       renderMath(card.rule, ruleText);
     }
-    if (card.renderedUpdates !== weight.recentUpdates.at(-1)) {
-      card.renderedUpdates = weight.recentUpdates.at(-1);
+    // the worker sends copies, so the newest update is recognized by its steps
+    const newest = weight.recentUpdates.at(-1);
+    const updatesKey = newest === undefined ? "" : `${newest.firstStep}+${newest.stepCount}`;
+    if (card.renderedUpdates !== updatesKey) {
+      card.renderedUpdates = updatesKey;
       this.renderUpdates(card.updates, config, store.run, weight.recentUpdates);
     }
   }

@@ -34,15 +34,16 @@ function stepRangeText(firstStep, lastStep) {
 
 /**
  * Returns, per drawn cell of `layout` (row-major, drawnRows × drawnColumns),
- * 1 when a weight of its block has a nonzero delta, else 0.
+ * 1 when a weight of its block has a nonzero delta, else 0. `changes` is
+ * nonzero where a weight's delta is, as a played frame's weightChanges.
  */
-export function changedCells(deltas, rows, columns, layout) {
+export function changedCells(changes, rows, columns, layout) {
   const { rowBlock, columnBlock, drawnRows, drawnColumns } = layout;
   const changed = new Uint8Array(drawnRows * drawnColumns);
   for (let i = 0; i < rows; i++) {
     const drawnRowStart = Math.floor(i / rowBlock) * drawnColumns;
     for (let j = 0; j < columns; j++) {
-      if (deltas[i * columns + j] !== 0) changed[drawnRowStart + Math.floor(j / columnBlock)] = 1;
+      if (changes[i * columns + j] !== 0) changed[drawnRowStart + Math.floor(j / columnBlock)] = 1;
     }
   }
   return changed;
@@ -210,11 +211,11 @@ export class SlowMotionView {
     const frame = this.flashFrame;
     if (frame === null) return;
     for (const map of this.heatmaps.maps()) {
-      const deltas = frame.weightDeltas[map.layer];
+      const changes = frame.weightChanges[map.layer];
       // a map of another run's network, built after the flashed frame, gets no overlay
-      if (deltas === null || map.layout === null || deltas.length !== map.rows * map.columns) continue;
+      if (changes === null || map.layout === null || changes.length !== map.rows * map.columns) continue;
       const [dim, flash] = this.overlaysOf(map.figure);
-      const changed = changedCells(deltas, map.rows, map.columns, map.layout);
+      const changed = changedCells(changes, map.rows, map.columns, map.layout);
       let changedCount = 0;
       for (const [canvas, colourOf] of [[dim, (on) => (on ? null : DIM_RGBA)], [flash, (on) => (on ? FLASH_RGBA : null)]]) {
         canvas.width = map.layout.drawnColumns;

@@ -11,6 +11,7 @@ import { cellAt, describeBlocks, fillDiverging, layoutMatrix } from "./matrixLay
 import { cssGradient } from "./palette.js";
 
 const MAX_BINS = 30;
+const FIGURES_PER_DRAW = 2; // of a unit layer's histogram, or a weight layer's map and histogram
 const BAR_COLOUR = "#8fa9c9";
 const THEORY_COLOUR = "#c2410c";
 const MAP_MAX_WIDTH_PX = 240;
@@ -92,19 +93,42 @@ export function binCounts(counts, total, expectedCount, countMin, countMax, colu
   return { start, width, bins };
 }
 
+/** Drawn size of the share map of a rows × columns weight layer. */
+export function countMapLayout(rows, columns) {
+  return layoutMatrix(rows, columns, MAP_MAX_WIDTH_PX, MAP_MAX_HEIGHT_PX);
+}
+
+/**
+ * Summarizes one weight layer's trained counts (rows × columns, out of
+ * `total` samples) for its share map and histogram: { rowStride, summary,
+ * histogram }, where `histogram` is binCounts's result, or null while
+ * `total` is 0. A layer of more than MAX_SUMMARY_WEIGHTS weights is read
+ * every `rowStride`-th source unit. Needs no DOM, so the stream worker runs it.
+ */
+export function summarizeWeightCounts(counts, rows, columns, total, probability) {
+  const layout = countMapLayout(rows, columns);
+  // at most one stride per drawn row, so every drawn cell reads at least one row
+  const rowStride = Math.max(1, Math.min(layout.rowBlock, Math.ceil(counts.length / MAX_SUMMARY_WEIGHTS)));
+  const summary = summarizeCounts(counts, rows, columns, layout, rowStride);
+  const histogram = total > 0
+    ? binCounts(counts, total, total * probability, summary.min, summary.max, columns, rowStride)
+    : null;
+  return { rowStride, summary, histogram };
+}
+
 /**
  * Draws a histogram of counts out of `total`, with the Binomial(total,
- * probability) theory. `summary` comes from summarizeCounts over rows of
- * `columns` counts, every `rowStride`-th of them.
+ * probability) theory. `histogram` comes from binCounts, `summary` from
+ * summarizeCounts over the same counts.
  */
-function drawShareHistogram(canvas, counts, summary, total, probability, noun, columns = counts.length, rowStride = 1) {
+function drawShareHistogram(canvas, histogram, summary, total, probability, noun) {
   const frame = prepareCanvas(canvas);
   if (total === 0) {
     drawAxes(frame, { xDomain: [0, 1], yDomain: [0, 1], xLabel: "share of steps", yLabel: noun });
     drawMessage(frame, "No step counted yet");
     return;
   }
-  const { start, width, bins } = binCounts(counts, total, total * probability, summary.min, summary.max, columns, rowStride);
+  const { start, width, bins } = histogram;
   const expected = new Float64Array(bins.length);
   const mean = total * probability;
   const sd = Math.sqrt(total * probability * (1 - probability));
@@ -155,51 +179,72 @@ export class TrainingCountsView {
     this.layerSizes = null;
     this.unitFigures = [];
     this.weightFigures = [];
+    this.nextFigure = 0; // the next figure of the pass in progress, 0 between passes
+    this.passCounts = null; // the counts the pass in progress draws
   }
 
+  /**
+   * Redraws the panel from `lessons.counts`, FIGURES_PER_DRAW figures per
+   * call, because all six histograms and three maps of a 784-512-512-10 run
+   * at once took up to 45 ms of the page's main thread. Returns true while
+   * figures of this pass remain, and the caller calls again. A pass draws
+   * every figure from the counts it started with, and the summary and lesson
+   * sentences change when it ends, so they describe the figures on screen.
+   */
   render(store, lessons) {
-    const counts = lessons.counts;
-    if (counts === null || store.layerSizes === null) {
+    if (lessons.counts === null || store.layerSizes === null) {
       this.elements.units.replaceChildren();
       this.elements.weights.replaceChildren();
       this.layerSizes = null;
+      this.nextFigure = 0;
       setText(this.elements.summary, "");
       setText(this.elements.lesson, "");
-      return;
+      return false;
     }
     if (this.layerSizes === null || this.layerSizes.join() !== store.layerSizes.join()) this.build(store.layerSizes);
+    if (this.nextFigure === 0) this.passCounts = lessons.counts;
 
+    const counts = this.passCounts;
     const config = store.run?.config ?? {};
+    const figureCount = this.unitFigures.length + this.weightFigures.length;
+    const end = Math.min(figureCount, this.nextFigure + FIGURES_PER_DRAW);
+    for (let index = this.nextFigure; index < end; index++) {
+      if (index < this.unitFigures.length) this.drawUnitLayer(index, counts, config);
+      else this.drawWeightLayer(index - this.unitFigures.length, counts, config);
+    }
+    this.nextFigure = end < figureCount ? end : 0;
+    if (this.nextFigure > 0) return true;
+
     const total = counts.sampleCount;
-    const noun = counts.sampleNoun;
     const missed = counts.missedSteps > 0 ? ` ${counts.missedSteps.toLocaleString("en-US")} steps were missed while reconnecting.` : "";
     const span = counts.stepCount > 0 ? `, steps ${counts.firstStep}–${counts.nextStep - 1}` : "";
     setText(
       this.elements.summary,
-      `Counted from every step's masks, merged frames included: ${total.toLocaleString("en-US")} ${noun}${span}.${missed}`,
+      `Counted from every step's masks, merged frames included: ${total.toLocaleString("en-US")} ${counts.sampleNoun}${span}.${missed}`,
     );
+    setText(this.elements.lesson, this.lessonText(config, store.layerSizes, weightKeepProbabilities(config, store.layerSizes)));
+    return false;
+  }
 
-    const unitKeeps = unitKeepProbabilities(config, store.layerSizes);
-    this.unitFigures.forEach((figure, layer) => {
-      const keptCounts = counts.keptCounts[layer];
-      const summary = summarizeCounts(keptCounts, 1, keptCounts.length);
-      drawShareHistogram(figure.canvas, keptCounts, summary, total, unitKeeps[layer], "units");
-      let sum = 0;
-      for (let unit = 0; unit < keptCounts.length; unit++) sum += keptCounts[unit];
-      const share = total > 0 ? sum / keptCounts.length / total : NaN;
-      setText(figure.stat, `mean kept share ${Number.isFinite(share) ? share.toFixed(3) : "–"}; theory q = ${formatProbability(unitKeeps[layer])}`);
-    });
-
-    const weightKeeps = weightKeepProbabilities(config, store.layerSizes);
-    this.weightFigures.forEach((figure, layer) => {
-      const meanShare = total > 0 ? counts.trainedTotals[layer] / counts.trainedCounts[layer].length / total : NaN;
-      this.drawWeightLayer(figure, counts.trainedCounts[layer], total, meanShare, weightKeeps[layer]);
-    });
-    setText(this.elements.lesson, this.lessonText(config, store.layerSizes, weightKeeps));
+  drawUnitLayer(layer, counts, config) {
+    const figure = this.unitFigures[layer];
+    const total = counts.sampleCount;
+    const keep = unitKeepProbabilities(config, this.layerSizes)[layer];
+    const keptCounts = counts.keptCounts[layer];
+    const summary = summarizeCounts(keptCounts, 1, keptCounts.length);
+    const histogram = total > 0
+      ? binCounts(keptCounts, total, total * keep, summary.min, summary.max, keptCounts.length, 1)
+      : null;
+    drawShareHistogram(figure.canvas, histogram, summary, total, keep, "units");
+    let sum = 0;
+    for (let unit = 0; unit < keptCounts.length; unit++) sum += keptCounts[unit];
+    const share = total > 0 ? sum / keptCounts.length / total : NaN;
+    setText(figure.stat, `mean kept share ${Number.isFinite(share) ? share.toFixed(3) : "–"}; theory q = ${formatProbability(keep)}`);
   }
 
   build(layerSizes) {
     this.layerSizes = layerSizes.slice();
+    this.nextFigure = 0;
     const layerCount = layerSizes.length;
     this.unitFigures = layerSizes.slice(0, -1).map((count, layer) => {
       const figure = element("figure", "counts-figure");
@@ -225,7 +270,7 @@ export class TrainingCountsView {
       );
       const map = element("canvas", "counts-map");
       map.setAttribute("aria-label", `share of steps each weight of layer ${l} was trained, minus theory`);
-      const layout = layoutMatrix(rows, columns, MAP_MAX_WIDTH_PX, MAP_MAX_HEIGHT_PX);
+      const layout = countMapLayout(rows, columns);
       map.width = layout.drawnColumns;
       map.height = layout.drawnRows;
       map.style.width = `${layout.width}px`;
@@ -264,14 +309,19 @@ export class TrainingCountsView {
     }, { passive: true });
   }
 
-  drawWeightLayer(figure, counts, total, share, { probability, factors }) {
-    // at most one stride per drawn row, so every drawn cell reads at least one row
-    const rowStride = Math.max(1, Math.min(figure.layout.rowBlock, Math.ceil(counts.length / MAX_SUMMARY_WEIGHTS)));
-    const summary = summarizeCounts(counts, figure.rows, figure.columns, figure.layout, rowStride);
-    const drawn = summary.blockMeans; // mean count per drawn cell, turned into shares below
+  /** Draws weight layer `layer`'s share map and histogram from summarizeWeightCounts's result. */
+  drawWeightLayer(layer, counts, config) {
+    const figure = this.weightFigures[layer];
+    const { rowStride, summary, histogram } = counts.weightLayers[layer];
+    const { probability, factors } = weightKeepProbabilities(config, this.layerSizes)[layer];
+    const total = counts.sampleCount;
+    const share = total > 0 ? counts.trainedTotals[layer] / (figure.rows * figure.columns) / total : NaN;
+    // shares of the mean count per drawn cell; the summary stays as it is, because a resize draws it again
+    const means = summary.blockMeans;
+    const drawn = new Float32Array(means.length);
     let bound = 0;
     for (let index = 0; index < drawn.length; index++) {
-      drawn[index] = total > 0 ? drawn[index] / total : 0;
+      drawn[index] = total > 0 ? means[index] / total : 0;
       if (Number.isFinite(drawn[index])) bound = Math.max(bound, Math.abs(drawn[index] - probability));
     }
     fillDiverging(figure.image, drawn, total > 0 ? bound : 0, total > 0 ? probability : 0);
@@ -287,7 +337,7 @@ export class TrainingCountsView {
         (rowStride > 1 ? ` Map and histogram read every ${rowStride}th source unit's weights.` : ""),
     );
 
-    drawShareHistogram(figure.histogram, counts, summary, total, probability, "weights", figure.columns, rowStride);
+    drawShareHistogram(figure.histogram, histogram, summary, total, probability, "weights");
     figure.meanShare = share;
     const theory = factors.length > 1
       ? `theory q_in·q_out = ${factors.map(formatProbability).join(" × ")} = ${formatProbability(probability)}`

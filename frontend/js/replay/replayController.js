@@ -176,8 +176,10 @@ export class ReplayController {
     }
     const completed = Math.max(this.store.stepsCompleted, this.store.run?.step ?? 0);
     if (completed - 1 !== this.lastStep) {
+      const hadSteps = this.lastStep >= 0;
       this.lastStep = completed - 1;
       this.renderRange();
+      if (hadSteps !== this.lastStep >= 0) this.render(); // the state line says whether a step exists
     }
   }
 

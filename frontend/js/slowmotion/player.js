@@ -1,9 +1,10 @@
 // Slow motion: plays each training step as five phases (captions.js PHASES)
 // over the stream's step-locked mode (docs/protocol.md). While it is on, the
-// stream hands every steps frame to the player instead of the store. The
-// player shows the frame's mask, forward, loss and backward phases on the
-// weights before the step, applies the frame to the store at the update
-// phase, and acknowledges it when that phase ends. The trainer waits for
+// stream worker holds every steps frame and the stream hands the player its
+// masks, metrics and changed weights (RunStream.setStepsGate). The player
+// shows the frame's mask, forward, loss and backward phases on the weights
+// before the step, has the worker apply the frame at the update phase, and
+// acknowledges it when that phase ends. The trainer waits for
 // the acknowledgement before its next step, so the run advances exactly one
 // step per played step. Pausing delays the acknowledgement, and with it the
 // run. The player touches no DOM: `onChange()` tells the view to redraw.
@@ -36,14 +37,18 @@ function lastFrameOf(frame) {
   };
 }
 
-/** Counts the weights with a nonzero delta, and all weights, over the layers the frame carries. */
+/**
+ * Counts the weights with a nonzero delta, and all weights, over the layers
+ * the frame carries. `frame.weightChanges` has per weight layer a nonzero
+ * value where the weight's delta is nonzero, or null for a layer not carried.
+ */
 export function countChangedWeights(frame) {
   let changed = 0;
   let total = 0;
-  for (const deltas of frame.weightDeltas) {
-    if (deltas === null) continue;
-    total += deltas.length;
-    for (let index = 0; index < deltas.length; index++) if (deltas[index] !== 0) changed++;
+  for (const changes of frame.weightChanges) {
+    if (changes === null) continue;
+    total += changes.length;
+    for (let index = 0; index < changes.length; index++) if (changes[index] !== 0) changed++;
   }
   return { changed, total };
 }
@@ -118,7 +123,7 @@ export class SlowMotionPlayer {
     this.onChange();
   }
 
-  /** Takes a decoded steps frame from the stream (RunStream's steps gate). */
+  /** Takes a steps frame, without its deltas, from the stream (RunStream's steps gate). */
   receive(frame) {
     this.waiting.push(frame);
     if (this.waiting.length > MAX_WAITING_FRAMES) {
@@ -128,7 +133,9 @@ export class SlowMotionPlayer {
     if (!this.playing) this.play();
   }
 
-  // store frame listener: a snapshot or a new run makes the waiting frames stale
+  // store frame listener: a new run makes the waiting frames stale. The page's
+  // store gets no snapshots (the worker applies them); RunStream calls
+  // forget() when a snapshot arrives.
   onSnapshot() {
     this.forget();
   }
@@ -196,7 +203,7 @@ export class SlowMotionPlayer {
     this.current = current;
     this.skipped = null;
     const phaseMs = () => this.phaseSeconds * 1000;
-    const layerCount = frame.weightDeltas.length;
+    const layerCount = frame.weightChanges.length;
     const show = (changes) => {
       Object.assign(current, changes);
       this.onChange();
