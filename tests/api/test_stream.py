@@ -20,6 +20,9 @@ from dropviz.streaming import frames
 from tests.api.helpers import StreamClient, read_weights, wait_for_status
 from tests.conftest import LiveServer
 
+# One read a second for a minute, while the run trains thousands of steps a second.
+SLOW_READER_SECONDS = 60
+
 DIGITS_64 = {"hidden_sizes": [64, 64], "input_drop_rate": 0.2, "hidden_drop_rate": 0.5}
 
 
@@ -176,10 +179,16 @@ def test_one_frame_per_second_reader_stays_exact(
 ) -> None:
     run = api.post("/api/runs", json={**DIGITS_64, "epochs": 10_000}).json()
     with StreamClient.open(live_server.ws_url, run["id"]) as client:
+        # A reader this slow says so: without the option, the frames queued
+        # in the socket buffers would delay keepalive pings past their timeout.
+        client.send({"type": "options", "max_frames_per_second": 1})
+        assert client.receive_event("options")["max_frames_per_second"] == 1
         api.post(f"/api/runs/{run['id']}/start")
-        for _ in range(4):
+        for _ in range(SLOW_READER_SECONDS):
             time.sleep(1.0)  # far slower than training: the server must merge
-            client.receive()
+            frames_read = len(client.steps)
+            while len(client.steps) == frames_read:
+                client.receive()  # the epoch events in between, then one frame
         paused = api.post(f"/api/runs/{run['id']}/pause").json()
         client.receive_until_step(paused["step"])
 
