@@ -56,8 +56,8 @@ const MIN_INTERVAL_MS = {
 // The page requests fewer steps frames of a large network from the server, so the
 // stream stays near this many bytes a second: a 784-512-512-10 frame carries
 // 2.7 MB of float32 deltas, which the server would otherwise send up to 15
-// times a second. Merged frames still carry every step's masks and the exact
-// float32 sum of the deltas, so the counts and the weights stay exact; only
+// times a second. Merged frames still carry every step's masks and the
+// weights' change over their steps, so the counts and the weights stay exact; only
 // the drawn sub-network and ΔW change less often. Small networks keep the
 // server's 60 frames a second.
 const STREAM_BYTES_PER_SECOND = 16_000_000;
