@@ -89,7 +89,13 @@ def free_port() -> int:
 def start_server(log_path: Path, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     log_file = log_path.open("wb")
-    environment = {**os.environ, "DROPVIZ_DATA_DIR": str(data_dir)}
+    # A state folder beside the data, removed with it: runs of this benchmark
+    # must not land in the user's default state folder.
+    environment = {
+        **os.environ,
+        "DROPVIZ_DATA_DIR": str(data_dir),
+        "DROPVIZ_STATE_DIR": str(log_path.parent / "state"),
+    }
     environment.setdefault("OPENBLAS_NUM_THREADS", "1")
     process = subprocess.Popen(
         [sys.executable, "-m", "dropviz", "serve", "--port", str(port)],
