@@ -65,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Watch dropout train a neural network, one mini-batch at a time.",
         lifespan=lifespan,
+        # NOTE: /docs loads Swagger UI from a CDN, so it is blank offline. The
+        # swagger-ui-bundle package (4.15) cannot render FastAPI's OpenAPI 3.1.
     )
     app.state.settings = settings
     app.state.allowed_origins = allowed_origins(settings)
