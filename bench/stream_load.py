@@ -145,7 +145,7 @@ def serve(port: int, batch_size: int) -> None:
 
 # viewer process ----------------------------------------------------------------
 
-# The dashboard asks for at most this many bytes of deltas per second, as
+# The dashboard requests at most this many bytes of deltas per second, as
 # `requestFrameRate` in frontend/js/worker/streamWorker.js does, and sends no
 # options when the server's default of 60 frames per second stays below it.
 DASHBOARD_BYTES_PER_SECOND = 16_000_000

@@ -40,9 +40,9 @@ def configure_malloc(arenas: int, mmap_threshold_bytes: int) -> None:
 
     Call it before threads start. By default each thread that allocates may
     get an arena of its own, up to eight per core, and freed megabytes in one
-    arena serve no other. And blocks above `mmap_threshold_bytes` (frames,
+    arena serve no other. Blocks above `mmap_threshold_bytes` (frames,
     deltas, send buffers) are mapped and unmapped on their own, so freeing
-    them returns their pages at once; a fixed threshold also stops glibc from
+    them returns their pages at once. A fixed threshold also stops glibc from
     raising it after each large free.
     """
     if _glibc is not None:

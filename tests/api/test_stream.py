@@ -179,8 +179,8 @@ def test_one_frame_per_second_reader_stays_exact(
 ) -> None:
     run = api.post("/api/runs", json={**DIGITS_64, "epochs": 10_000}).json()
     with StreamClient.open(live_server.ws_url, run["id"]) as client:
-        # A reader this slow says so: without the option, the frames queued
-        # in the socket buffers would delay keepalive pings past their timeout.
+        # A reader this slow sets its frame rate. Without the option, frames
+        # queued in the socket buffers delay keepalive pings past their timeout.
         client.send({"type": "options", "max_frames_per_second": 1})
         assert client.receive_event("options")["max_frames_per_second"] == 1
         api.post(f"/api/runs/{run['id']}/start")

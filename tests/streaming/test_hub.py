@@ -120,7 +120,7 @@ def test_slow_client_receives_exact_merged_frame(loop, training) -> None:
             assert np.array_equal(got, want)
 
 
-def test_single_step_deltas_are_zero_outside_the_sub_network(loop, training) -> None:
+def test_step_deltas_zero_outside_subnetwork(loop, training) -> None:
     client = training.add_client(loop)
     moved_steps = 0
     for _ in range(10):

@@ -74,7 +74,7 @@ class Run:
         stream_scope = (
             "weights" if config.variant == "dropconnect" else config.mask_scope
         )
-        # Guards the trainer and the fields below; the worker holds it per step.
+        # Guards the trainer and the fields below. The worker takes it for each step.
         self._state = HandoffLock()
         self.hub = StreamHub(
             run_id,
@@ -196,7 +196,7 @@ class Run:
             return snapshot
 
     def _live_parameters(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """The trainer's own weight and bias arrays; hold the state lock."""
+        """Return the trainer's own weight and bias arrays; call with the state lock."""
         params = self.trainer.params
         return params.weights, params.biases
 

@@ -10,19 +10,19 @@ segment is appended to every client's backlog. Sealing reads the run's live
 parameters once: the segment's deltas are the parameters now minus a copy
 taken at the previous seal. So publishing a step copies no weight-sized array
 at all, and one seal costs one subtraction and one copy whatever the number of
-steps it covers or clients it serves. A backlog that already holds steps
+steps it covers or clients it serves. A backlog that already contains steps
 becomes a new segment with the sum of both, computed once per distinct
 backlog and shared by every client that had it. Sealed segments never change,
 so each is encoded at most once per (delta dtype, delta layers) pair.
 
-Reading the live parameters needs the lock that the training thread holds
+Reading the live parameters needs the lock that the training thread takes
 while a step changes them. The training thread and the run's control methods
-hold it when they call in; a sender on the event loop only tries it without
-blocking, and when training holds it, asks the training thread to seal at its
-next publish instead.
+already have it when they call in. A sender on the event loop only tries to
+acquire it without blocking. When training has it, the sender sets a request
+and the training thread seals at its next publish instead.
 
 Memory per run: the parameters' copy at the last seal plus one segment per
-distinct backlog. Each segment holds one weight-sized delta, 16 bytes of
+distinct backlog. Each segment contains one weight-sized delta, 16 bytes of
 metrics plus the packed masks per step, and, once sent, its encoded frame for
 each option set in use. A client whose backlog passes `max_merge_steps` steps
 is closed with code 1013 and reconnects for a fresh snapshot.
@@ -272,7 +272,7 @@ class StreamHub:
     """All clients of one run. Every method is thread-safe.
 
     `parameters` returns the run's live weights and biases, which change only
-    while a thread holds `parameters_lock`. `publish_step`, `add_client` and
+    while a thread has acquired `parameters_lock`. `publish_step`, `add_client` and
     `restart_client` read them, so their callers must hold that lock.
     """
 
@@ -296,7 +296,7 @@ class StreamHub:
         # Weights, then biases, as they were when the open segment began; kept
         # only while some client watches.
         self._base: list[np.ndarray] | None = None
-        self._seal_wanted = False  # a sender found training holding the parameters
+        self._seal_requested = False  # a sender found training holding the parameters
         self._published = 0  # steps published so far
         self._lock = threading.Lock()
         self._acked = threading.Condition(self._lock)
@@ -350,7 +350,7 @@ class StreamHub:
                 # No client remains to take these steps.
                 self._open = None
                 self._base = None
-                self._seal_wanted = False
+                self._seal_requested = False
             self._acked.notify_all()
 
     def handle_message(self, client: ClientQueue, message: ClientMessage) -> None:
@@ -395,7 +395,9 @@ class StreamHub:
                 self._open = Segment.of_step(payload)
             else:
                 self._open.add(payload)
-            sealed = self._seal_wanted or self._open.step_count >= self.max_merge_steps
+            sealed = (
+                self._seal_requested or self._open.step_count >= self.max_merge_steps
+            )
             if sealed:
                 self._seal()
             clients = list(self._clients) if new_segment or sealed else []
@@ -436,7 +438,7 @@ class StreamHub:
             client.events = [e for e in client.events if e[0] > client.next_step]
             batch.events = due
             batch.steps_waiting = client.backlog is not None or self._open is not None
-            batch.seal_pending = self._seal_wanted
+            batch.seal_pending = self._seal_requested
             if close is not None and not batch.steps_waiting and not client.events:
                 batch.close = close
             if batch.is_empty():
@@ -519,12 +521,13 @@ class StreamHub:
     def _try_seal(self) -> None:
         """Seal now if training does not hold the parameters, else at its next step.
 
-        Runs on the event loop, so it never waits for the parameters lock.
+        Runs on the event loop, so it acquires the parameters lock only without
+        blocking.
         """
         if self._open is None:
             return
         if not self._parameters_lock.acquire(blocking=False):
-            self._seal_wanted = True
+            self._seal_requested = True
             return
         try:
             self._seal()
@@ -537,7 +540,7 @@ class StreamHub:
         Hold the hub lock and the parameters lock. The segment's deltas are the
         live parameters minus the base, which then becomes their copy.
         """
-        self._seal_wanted = False
+        self._seal_requested = False
         weights, biases = self._parameters()
         current = [*weights, *biases]
         segment, self._open = self._open, None

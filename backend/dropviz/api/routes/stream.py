@@ -44,8 +44,8 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter()
 
-# How soon a sender tries again to seal steps that training held back. A
-# running run seals at its next step and wakes the sender before this.
+# Delay before a sender retries sealing steps while training had the lock.
+# A running run seals at its next step and wakes the sender before this.
 SEAL_RETRY_SECONDS = 0.005
 
 # uvicorn's error for a send after its keepalive closed the connection; text
