@@ -10,6 +10,14 @@
 // `minIntervalMs`, the least time between two of its draws, and `budget`, the
 // share of the main thread its draws may take.
 //
+// A view may name the elements it draws into (`visibleWith`). While none of
+// them is within VISIBILITY_MARGIN_PX of the viewport, it draws at most every
+// OFFSCREEN_INTERVAL_MS: a canvas off screen still costs a raster and a
+// compositor commit on every draw, but a full-page screenshot or a reader
+// of the page's text must not find it far behind. It draws in the first frame
+// after one of them scrolls near, and `onVisibility` hears which views are
+// off screen, so whatever computes their pictures can slow down too.
+//
 // The cost is measured from one animation frame to the next, so time in which
 // the tab was hidden, and animation frames paused, must not count: the
 // measurement is dropped when the page is hidden, and a gap above
@@ -18,20 +26,27 @@
 const FRAME_MS = 1000 / 60;
 const COST_SMOOTHING = 0.3; // weight of the newest frame in the cost average
 const MAX_MEASURED_GAP_MS = 1000;
+const VISIBILITY_MARGIN_PX = 200;
+export const OFFSCREEN_INTERVAL_MS = 1000;
 
 export class RenderLoop {
   /**
    * `renderers` maps a dirty name from state.js to a function that redraws
    * that part of the page from the store, or to { render, expensive,
-   * minIntervalMs, budget } (see intervalWaitMs).
+   * minIntervalMs, budget, visibleWith } (see intervalWaitMs and the
+   * comment above). `onVisibility(names)` is called with the set of views
+   * off screen whenever it changes.
    */
-  constructor(store, renderers) {
+  constructor(store, renderers, { onVisibility = () => {} } = {}) {
     this.store = store;
     this.renderers = Object.entries(renderers).map(([name, renderer]) =>
       typeof renderer === "function"
-        ? { name, render: renderer, expensive: false, minIntervalMs: 0, budget: 0 }
-        : { name, minIntervalMs: 0, budget: 0, ...renderer },
+        ? { name, render: renderer, expensive: false, minIntervalMs: 0, budget: 0, visibleWith: [] }
+        : { name, minIntervalMs: 0, budget: 0, visibleWith: [], ...renderer },
     );
+    this.offscreen = new Set(); // names of views none of whose elements is near the viewport
+    this.onVisibility = onVisibility;
+    this.watchVisibility();
     this.lastDrawn = new Map(); // view name → rAF time of its last draw
     this.costs = new Map(); // view name → duration of its last draw in ms, JavaScript only
     this.pending = new Set();
@@ -92,8 +107,41 @@ export class RenderLoop {
       this.retryTimer = setTimeout(() => {
         this.retryTimer = null;
         this.requestFrame();
-      }, Number.isFinite(waitMs) ? waitMs : 0);
+      }, waitMs);
     }
+  }
+
+  /**
+   * Tracks which views' elements are near the viewport. An element starts as
+   * visible until the observer's first report, so nothing waits on a page
+   * whose observer never reports.
+   */
+  watchVisibility() {
+    const viewsByElement = new Map(); // element → names of the views drawing into it
+    for (const { name, visibleWith } of this.renderers) {
+      for (const element of visibleWith) {
+        viewsByElement.set(element, [...(viewsByElement.get(element) ?? []), name]);
+      }
+    }
+    if (viewsByElement.size === 0) return;
+    const visibleElements = new Set(viewsByElement.keys());
+    const observer = new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        if (entry.isIntersecting) visibleElements.add(entry.target);
+        else visibleElements.delete(entry.target);
+      }
+      const offscreen = new Set(
+        this.renderers
+          .filter(({ visibleWith }) => visibleWith.length > 0 && !visibleWith.some((element) => visibleElements.has(element)))
+          .map(({ name }) => name),
+      );
+      const changed = offscreen.size !== this.offscreen.size || [...offscreen].some((name) => !this.offscreen.has(name));
+      if (!changed) return;
+      this.offscreen = offscreen;
+      this.onVisibility(offscreen);
+      this.requestFrame(); // views that came near draw what they have not drawn yet
+    }, { rootMargin: `${VISIBILITY_MARGIN_PX}px` });
+    for (const element of viewsByElement.keys()) observer.observe(element);
   }
 
   lastDrawnAt({ name }) {
@@ -101,13 +149,15 @@ export class RenderLoop {
   }
 
   /**
-   * Milliseconds until `renderer` may draw again under its `minIntervalMs` and
-   * its `budget`, the share of time its draws may take (the last draw's
-   * duration ÷ budget must pass after it).
+   * Milliseconds until `renderer` may draw again under its `minIntervalMs`
+   * (OFFSCREEN_INTERVAL_MS at least while it is off screen) and its `budget`,
+   * the share of time its draws may take (the last draw's duration ÷ budget
+   * must pass after it).
    */
   intervalWaitMs(renderer, timestamp) {
     const costMs = this.costs.get(renderer.name) ?? 0;
-    const intervalMs = Math.max(renderer.minIntervalMs, renderer.budget > 0 ? costMs / renderer.budget : 0);
+    const minIntervalMs = this.offscreen.has(renderer.name) ? Math.max(renderer.minIntervalMs, OFFSCREEN_INTERVAL_MS) : renderer.minIntervalMs;
+    const intervalMs = Math.max(minIntervalMs, renderer.budget > 0 ? costMs / renderer.budget : 0);
     return this.lastDrawnAt(renderer) + intervalMs - timestamp;
   }
 

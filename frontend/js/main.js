@@ -153,7 +153,7 @@ function sendWorkerViews() {
 function liveImagesFor(source) {
   if (source === store) return lessons.networkImages;
   if (source.slowMotionStep !== undefined && source.weights === null) {
-    return { linkImage: null, summaryStats: lessons.networkImages.summaryStats };
+    return { networkImage: null, summaryStats: lessons.networkImages.summaryStats };
   }
   return null;
 }
@@ -190,21 +190,29 @@ function renderEpochCharts() {
 // the heatmaps only put pixels that the worker computed. The counts and the
 // pinned weights still draw histograms and charts here, so at most one of
 // those two draws per frame.
-new RenderLoop(store, {
+//
+// Views off screen wait (loop.js); the worker is told which of the views whose
+// pictures it computes are off screen, so it does not compute them either.
+const WORKER_PICTURE_VIEWS = [Dirty.NETWORK, Dirty.HEATMAP, Dirty.TRAINING_COUNTS, Dirty.PINNED];
+const countsPanel = document.querySelector(".counts-panel");
+const renderLoop = new RenderLoop(store, {
   [Dirty.COUNTERS]: () => {
     counters.render(store);
     runNotes.render(store);
   },
   [Dirty.CONTROLS]: () => form.updateButtons(store.runMissing ? null : (store.run?.status ?? null), busy),
-  [Dirty.NETWORK]: renderNetwork,
-  [Dirty.HEATMAP]: () => {
-    if (replay.source !== null) heatmaps.render(replay.source, replay.heatmapHistory);
-    else heatmaps.render(store, null, lessons.pictures);
-    sendWorkerViews();
-    slowMotionView.placeFlash(); // the overlays follow the maps' layout
+  [Dirty.NETWORK]: { render: renderNetwork, visibleWith: [document.getElementById("network")] },
+  [Dirty.HEATMAP]: {
+    render: () => {
+      if (replay.source !== null) heatmaps.render(replay.source, replay.heatmapHistory);
+      else heatmaps.render(store, null, lessons.pictures);
+      sendWorkerViews();
+      slowMotionView.placeFlash(); // the overlays follow the maps' layout
+    },
+    visibleWith: [document.getElementById("heatmaps")],
   },
-  [Dirty.STEP_CHART]: () => drawStepLossChart(charts.stepLoss, store),
-  [Dirty.EPOCH_CHARTS]: renderEpochCharts,
+  [Dirty.STEP_CHART]: { render: () => drawStepLossChart(charts.stepLoss, store), visibleWith: [charts.stepLoss] },
+  [Dirty.EPOCH_CHARTS]: { render: renderEpochCharts, visibleWith: [charts.epochLoss, charts.epochAccuracy] },
   [Dirty.SUBNETWORK_METER]: () => meterView.render(store, lessons),
   [Dirty.TRAINING_COUNTS]: {
     render: () => {
@@ -214,8 +222,15 @@ new RenderLoop(store, {
     },
     expensive: true,
     budget: 0.2,
+    visibleWith: [countsPanel],
   },
-  [Dirty.PINNED]: { render: () => pinnedView.render(store, lessons), expensive: true },
+  [Dirty.PINNED]: {
+    render: () => pinnedView.render(store, lessons),
+    expensive: true,
+    visibleWith: [document.querySelector(".pinned-panel")],
+  },
+}, {
+  onVisibility: (offscreen) => lessons.setOffscreenViews(WORKER_PICTURE_VIEWS.filter((name) => offscreen.has(name))),
 });
 
 function setBusy(value) {
@@ -442,6 +457,6 @@ store.subscribe(() => transfer.setRun(store.run?.id ?? null));
 // Exposed for debugging in the browser console; the browser tests also read
 // the weights (readWeights resolves to the worker's exact copy) and the
 // replayed step's weights here.
-window.dropviz = { store, stream, lessons, replay, share, plane, slowMotion, readWeights: () => lessons.readWeights() };
+window.dropviz = { store, stream, lessons, renderLoop, replay, share, plane, slowMotion, readWeights: () => lessons.readWeights() };
 
 initialize();

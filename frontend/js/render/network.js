@@ -99,7 +99,7 @@ export class NetworkView {
 
   /**
    * Redraws from the store; cheap when nothing but the masks and weights
-   * changed. `live`, for the live run, is { linkImage, summaryStats } from the
+   * changed. `live`, for the live run, is { networkImage, summaryStats } from the
    * stream worker, which draws the links and sums the summary's blocks there;
    * without it (a replayed step) this thread computes both from `store.weights`.
    */
@@ -125,9 +125,14 @@ export class NetworkView {
     let linksShowStep = true; // false while the links on screen are of an earlier step
     if (this.summaryShown) {
       if (live !== null) this.summary.setStats(live.summaryStats);
-      this.drawSummary(store.weights, kept, weightMasks);
+      const image = live?.networkImage ?? null;
+      if (image !== null && image.step === (lastFrame?.step ?? null) && this.drawLinkImage(image)) {
+        this.summary.updateLines(kept, weightMasks); // for hovering, which the worker's bitmap cannot answer
+      } else {
+        this.drawSummary(store.weights, kept, weightMasks);
+      }
     } else if (live !== null) {
-      const image = live.linkImage;
+      const image = live.networkImage;
       linksShowStep = image !== null && image.step === (lastFrame?.step ?? null) && this.drawLinkImage(image);
       this.updateUnits(kept);
     } else {
@@ -159,7 +164,9 @@ export class NetworkView {
    */
   get workerScene() {
     if (this.layerSizes === null || this.cssWidth === 0) return null;
-    if (this.summaryShown) return { kind: "summary", blockLayout: this.summary.blockLayout };
+    if (this.summaryShown) {
+      return { kind: "summary", ...this.linkScene(), inputShape: this.inputShape, blockLayout: this.summary.blockLayout };
+    }
     return { kind: "links", ...this.linkScene() };
   }
 
@@ -324,7 +331,10 @@ export class NetworkView {
     this.rmsWeights = drawn.rmsWeights;
   }
 
-  /** Returns the layout that the link drawing needs, which is also sent to the stream worker. */
+  /**
+   * Returns the layout that the link drawing needs, which is also sent to the
+   * stream worker; in the summary view `positions` is null.
+   */
   linkScene() {
     return {
       layerSizes: this.layerSizes,

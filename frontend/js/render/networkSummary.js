@@ -219,9 +219,29 @@ export class NetworkSummary {
    */
   draw(context, { weights, kept, weightMasks, now }) {
     if (weights !== null) this.updateStats(weights, now);
-    this.lines = [];
-    for (let l = 0; l + 1 < this.layout.length; l++) this.drawBlockLines(context, l, kept, weightMasks);
+    this.updateLines(kept, weightMasks);
+    this.lines.forEach((lines, l) => this.drawBlockLines(context, l, lines));
     this.drawUnits(context, kept);
+  }
+
+  /** Places the line of every block pair, with how many of its weights the latest step kept. */
+  updateLines(kept, weightMasks) {
+    this.lines = [];
+    for (let l = 0; l + 1 < this.layout.length; l++) {
+      const source = this.layout[l];
+      const destination = this.layout[l + 1];
+      const pairs = this.keptPairs(l, kept, weightMasks);
+      const x0 = source.left + source.columns * source.cell + 2;
+      const x1 = destination.left - 2;
+      const lines = [];
+      source.blocks.forEach((a, sourceBlock) => {
+        destination.blocks.forEach((b, destinationBlock) => {
+          const keptCount = pairs[sourceBlock * destination.blocks.length + destinationBlock];
+          lines.push({ x0, y0: a.centreY, x1, y1: b.centreY, sourceBlock, destinationBlock, kept: keptCount, total: a.size * b.size });
+        });
+      });
+      this.lines.push(lines);
+    }
   }
 
   /** Counts, per block pair, the weights of the latest sub-network. */
@@ -251,37 +271,28 @@ export class NetworkSummary {
     return pairs;
   }
 
-  drawBlockLines(context, l, kept, weightMasks) {
-    const source = this.layout[l];
-    const destination = this.layout[l + 1];
+  /** Draws weight layer `l`'s block `lines` (see updateLines) from the block statistics. */
+  drawBlockLines(context, l, lines) {
     const stats = this.stats?.[l] ?? null;
-    const pairs = this.keptPairs(l, kept, weightMasks);
-    const x0 = source.left + source.columns * source.cell + 2;
-    const x1 = destination.left - 2;
-    const lines = [];
+    if (stats === null) return;
     context.lineCap = "round";
-    source.blocks.forEach((a, sourceBlock) => {
-      destination.blocks.forEach((b, destinationBlock) => {
-        const pair = sourceBlock * destination.blocks.length + destinationBlock;
-        const total = a.size * b.size;
-        const share = pairs[pair] / total;
-        lines.push({ x0, y0: a.centreY, x1, y1: b.centreY, sourceBlock, destinationBlock, kept: pairs[pair], total });
-        if (stats === null || share === 0) return;
-        const finite = stats.sampled[pair] - stats.nonFinite[pair];
-        const rms = finite > 0 ? Math.sqrt(stats.sumSquares[pair] / finite) : 0;
-        context.globalAlpha = 0.12 + 0.8 * share;
-        context.lineWidth = SUMMARY_WIDTH_PX[widthBucket(stats.layerRms > 0 ? rms / stats.layerRms : 0)];
-        context.strokeStyle = stats.nonFinite[pair] > 0
-          ? NON_FINITE_CSS
-          : cssColour(stats.sumAbs[pair] > 0 ? stats.sum[pair] / stats.sumAbs[pair] : 0);
-        context.beginPath();
-        context.moveTo(x0, a.centreY);
-        context.lineTo(x1, b.centreY);
-        context.stroke();
-      });
+    lines.forEach(({ x0, y0, x1, y1, sourceBlock, destinationBlock, kept, total }) => {
+      const share = kept / total;
+      if (share === 0) return;
+      const pair = sourceBlock * this.layout[l + 1].blocks.length + destinationBlock;
+      const finite = stats.sampled[pair] - stats.nonFinite[pair];
+      const rms = finite > 0 ? Math.sqrt(stats.sumSquares[pair] / finite) : 0;
+      context.globalAlpha = 0.12 + 0.8 * share;
+      context.lineWidth = SUMMARY_WIDTH_PX[widthBucket(stats.layerRms > 0 ? rms / stats.layerRms : 0)];
+      context.strokeStyle = stats.nonFinite[pair] > 0
+        ? NON_FINITE_CSS
+        : cssColour(stats.sumAbs[pair] > 0 ? stats.sum[pair] / stats.sumAbs[pair] : 0);
+      context.beginPath();
+      context.moveTo(x0, y0);
+      context.lineTo(x1, y1);
+      context.stroke();
     });
     context.globalAlpha = 1;
-    this.lines.push(lines);
   }
 
   drawUnits(context, kept) {

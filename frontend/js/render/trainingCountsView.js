@@ -187,9 +187,10 @@ export class TrainingCountsView {
    * Redraws the panel from `lessons.counts`, FIGURES_PER_DRAW figures per
    * call, because all six histograms and three maps of a 784-512-512-10 run
    * at once took up to 45 ms of the page's main thread. Returns true while
-   * figures of this pass remain, and the caller calls again. A pass draws
-   * every figure from the counts it started with, and the summary and lesson
-   * sentences change when it ends, so they describe the figures on screen.
+   * figures of this pass remain or newer counts arrived during it, and the
+   * caller calls again. A pass draws every figure from the counts it started
+   * with, and the summary and lesson sentences change when it ends, so they
+   * describe the figures on screen.
    */
   render(store, lessons) {
     if (lessons.counts === null || store.layerSizes === null) {
@@ -223,7 +224,8 @@ export class TrainingCountsView {
       `Counted from every step's masks, merged frames included: ${total.toLocaleString("en-US")} ${counts.sampleNoun}${span}.${missed}`,
     );
     setText(this.elements.lesson, this.lessonText(config, store.layerSizes, weightKeepProbabilities(config, store.layerSizes)));
-    return false;
+    // counts that arrived during the pass were marked while it still ran, so only a new pass draws them
+    return lessons.counts !== counts;
   }
 
   drawUnitLayer(layer, counts, config) {

@@ -37,9 +37,10 @@ import {
   readFrameType,
 } from "../protocol.js";
 import { heatmapPicture } from "../render/heatmap.js";
+import { OFFSCREEN_INTERVAL_MS } from "../loop.js";
 import { drawSubnetworkLinks, keptUnitsOf } from "../render/linkDrawing.js";
 import { MAX_DRAWN_LINKS } from "../render/network.js";
-import { blockStatistics } from "../render/networkSummary.js";
+import { blockStatistics, NetworkSummary } from "../render/networkSummary.js";
 import { summarizeWeightCounts } from "../render/trainingCountsView.js";
 import { Dirty, Store } from "../state.js";
 
@@ -76,11 +77,14 @@ let failedConnection = null; // a socket whose frames are no longer applied
 let frameRateRequested = null; // the socket that was asked for a lower frame rate
 let frameRateRejected = false; // the server allows fewer frames a second than the page asked for
 let views = { network: null, heatmap: null }; // what the page's views need, see "views"
+let offscreen = new Set(); // views the page draws only every OFFSCREEN_INTERVAL_MS now
 let awaitingAck = false;
 let pushTimer = null;
 let lastPushTime = -Infinity;
 let metricsFrom = null; // first step whose loss and accuracy the page has not been sent
-let linkCanvas = null;
+let networkOffscreen = null;
+const summary = new NetworkSummary(); // lays out and draws the summary view's live layer
+let summaryPlaceKey = null;
 let socketMessages = []; // text messages and snapshot metadata not yet posted to the page
 let socketMessageTimer = null;
 let lastPushError = null; // logged once, not 15 times a second
@@ -122,6 +126,12 @@ self.addEventListener("message", ({ data }) => {
     case "views":
       views = { network: data.network, heatmap: data.heatmap };
       store.markDirty(Dirty.NETWORK, Dirty.HEATMAP);
+      break;
+    case "offscreen":
+      offscreen = new Set(data.names);
+      clearTimeout(pushTimer); // a view that came near may be due sooner now
+      pushTimer = null;
+      schedulePush();
       break;
     case "ack":
       awaitingAck = false;
@@ -324,7 +334,8 @@ function requestFrameRate(id) {
 }
 
 function dueTime(name) {
-  const intervalMs = Math.max(MIN_INTERVAL_MS[name] ?? 0, (viewCosts.get(name) ?? 0) / VIEW_BUDGET);
+  const minIntervalMs = Math.max(MIN_INTERVAL_MS[name] ?? 0, offscreen.has(name) ? OFFSCREEN_INTERVAL_MS : 0);
+  const intervalMs = Math.max(minIntervalMs, (viewCosts.get(name) ?? 0) / VIEW_BUDGET);
   return (lastSent.get(name) ?? -Infinity) + intervalMs;
 }
 
@@ -333,12 +344,13 @@ function isDue(name, time) {
 }
 
 function schedulePush() {
-  if (awaitingAck || pushTimer !== null || pending.size === 0) return;
+  const names = [...pending];
+  if (awaitingAck || pushTimer !== null || names.length === 0) return;
   const now = performance.now();
   let delayMs = Math.max(0, lastPushTime + PUSH_INTERVAL_MS - now);
-  if (![...pending].some((name) => isDue(name, now + delayMs))) {
+  if (!names.some((name) => isDue(name, now + delayMs))) {
     // only views with their own interval are pending: wait for the first of them
-    delayMs = Math.max(delayMs, Math.min(...[...pending].map(dueTime)) - now);
+    delayMs = Math.max(delayMs, Math.min(...names.map(dueTime)) - now);
   }
   pushTimer = setTimeout(push, delayMs);
 }
@@ -441,13 +453,14 @@ function sameSizes(a, b) {
 
 /**
  * Adds what the network view draws: a copy of the weights of a network small
- * enough to draw link by link, and the links as a bitmap or the summary's
- * block statistics, whichever the page's view shows.
+ * enough to draw link by link, and a bitmap of the latest step's links or,
+ * for the summary view, of its block lines and units with their block
+ * statistics, whichever the page's view shows.
  */
 function addNetwork(update, transfer) {
   const weights = store.weights;
   if (weights === null) {
-    update.linkImage = null;
+    update.networkImage = null;
     return;
   }
   const weightCount = weights.reduce((sum, layer) => sum + layer.length, 0);
@@ -457,31 +470,52 @@ function addNetwork(update, transfer) {
   }
 
   const scene = views.network;
-  update.linkImage = null; // unless drawn below: the page must not show older links with this step's units
-  if (scene === null || !sameSizes(scene.layerSizes ?? scene.blockLayout?.map(({ count }) => count) ?? null, store.layerSizes)) return;
-  if (scene.kind === "summary") {
-    update.summaryStats = blockStatistics(weights, scene.blockLayout, true);
-    return;
-  }
-
-  const width = Math.round(scene.cssWidth * scene.pixelRatio);
-  const height = Math.round(scene.cssHeight * scene.pixelRatio);
-  if (width === 0 || height === 0) return;
-  if (linkCanvas === null || linkCanvas.width !== width || linkCanvas.height !== height) {
-    linkCanvas = new OffscreenCanvas(width, height);
-  }
-
+  update.networkImage = null; // unless drawn below: the page must not show older links with this step's units
+  if (scene === null || !sameSizes(scene.layerSizes, store.layerSizes)) return;
+  const canvas = networkCanvas(scene);
+  if (canvas === null) return;
   const lastFrame = store.lastFrame;
   const weightMasks = lastFrame?.frame.maskScope === MASK_SCOPE_WEIGHTS ? lastFrame.masks : null;
-  const drawn = drawSubnetworkLinks(linkCanvas.getContext("2d"), scene, {
-    weights,
-    kept: keptUnitsOf(store.layerSizes, lastFrame),
-    weightMasks,
-    pinnedKeys: lessons.pinned.weights,
-  });
-  const bitmap = linkCanvas.transferToImageBitmap();
+  const kept = keptUnitsOf(store.layerSizes, lastFrame);
+  const context = canvas.getContext("2d");
+  let drawn;
+  if (scene.kind === "summary") {
+    update.summaryStats = blockStatistics(weights, scene.blockLayout, true);
+    drawn = drawSummary(context, scene, update.summaryStats, kept, weightMasks);
+  } else {
+    drawn = drawSubnetworkLinks(context, scene, { weights, kept, weightMasks, pinnedKeys: lessons.pinned.weights });
+  }
+  const bitmap = canvas.transferToImageBitmap();
   transfer.push(bitmap);
-  update.linkImage = { bitmap, step: lastFrame === null ? null : lastFrame.step, ...drawn };
+  update.networkImage = { bitmap, step: lastFrame === null ? null : lastFrame.step, ...drawn };
+}
+
+/** Returns the worker's canvas at the scene's size in device pixels, or null while the view has no size. */
+function networkCanvas(scene) {
+  const width = Math.round(scene.cssWidth * scene.pixelRatio);
+  const height = Math.round(scene.cssHeight * scene.pixelRatio);
+  if (width === 0 || height === 0) return null;
+  if (networkOffscreen === null || networkOffscreen.width !== width || networkOffscreen.height !== height) {
+    networkOffscreen = new OffscreenCanvas(width, height);
+  }
+  return networkOffscreen;
+}
+
+/**
+ * Draws the summary view's live layer, block lines and unit squares, as the
+ * page would (NetworkSummary), so rasterizing it costs this thread.
+ */
+function drawSummary(context, scene, stats, kept, weightMasks) {
+  const placeKey = `${scene.layerSizes}|${scene.cssWidth}x${scene.cssHeight}|${scene.inputShape}`;
+  if (summaryPlaceKey !== placeKey) {
+    summary.place(scene.layerSizes, scene.cssWidth, scene.cssHeight, scene.inputShape);
+    summaryPlaceKey = placeKey;
+  }
+  summary.setStats(stats);
+  context.setTransform(scene.pixelRatio, 0, 0, scene.pixelRatio, 0, 0);
+  context.clearRect(0, 0, scene.cssWidth, scene.cssHeight);
+  summary.draw(context, { weights: null, kept, weightMasks, now: performance.now() });
+  return { fadedLinkCount: 0, rmsWeights: summary.layerRms };
 }
 
 function copyArrays(arrays, transfer) {

@@ -58,8 +58,8 @@ export class StreamWorkerClient {
     this.tally = null; // { sampleCount, distinctCount, repeatCount, saturated }
     this.pinned = { weights: [] };
     this.pictures = null; // the heatmaps' pixels for the live run
-    this.linkImage?.bitmap.close();
-    this.linkImage = null; // { bitmap, step, fadedLinkCount, rmsWeights } of the latest drawn step
+    this.networkImage?.bitmap.close();
+    this.networkImage = null; // { bitmap, step, fadedLinkCount, rmsWeights } of the latest drawn step
     this.summaryStats = null; // block statistics of the summary view
   }
 
@@ -124,6 +124,14 @@ export class StreamWorkerClient {
   }
 
   /**
+   * Tells the worker which views are off screen (names from state.js's
+   * Dirty), so it computes their pictures only once they come near again.
+   */
+  setOffscreenViews(names) {
+    this.worker.postMessage({ type: "offscreen", names: [...names] });
+  }
+
+  /**
    * Turns the steps gate on or off. While it is on, the worker posts each
    * steps frame to its socket as a "steps" event and applies it only on
    * applyGatedFrame; switching it off applies the frames still waiting.
@@ -179,7 +187,7 @@ export class StreamWorkerClient {
     // acknowledged once the page had a chance to draw it, so updates never queue up
     requestAnimationFrame(() => this.worker.postMessage({ type: "ack" }));
     if (update.generation !== this.generation) {
-      update.linkImage?.bitmap.close(); // computed for a run the page has left
+      update.networkImage?.bitmap.close(); // computed for a run the page has left
       return;
     }
     if ("counts" in update) this.counts = update.counts;
@@ -187,15 +195,15 @@ export class StreamWorkerClient {
     if ("pinned" in update) this.pinned = { weights: update.pinned };
     if ("pictures" in update) this.pictures = update.pictures;
     if ("summaryStats" in update) this.summaryStats = update.summaryStats;
-    if ("linkImage" in update) {
-      this.linkImage?.bitmap.close();
-      this.linkImage = update.linkImage;
+    if ("networkImage" in update) {
+      this.networkImage?.bitmap.close();
+      this.networkImage = update.networkImage;
     }
     this.store.applyUpdate(update);
   }
 
   /** The live run's link bitmap and block statistics, as NetworkView.render takes them. */
   get networkImages() {
-    return { linkImage: this.linkImage, summaryStats: this.summaryStats };
+    return { networkImage: this.networkImage, summaryStats: this.summaryStats };
   }
 }
