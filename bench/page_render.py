@@ -10,7 +10,12 @@ that the server reads as DROPVIZ_DATA_DIR. After a warm-up it records, for
 
 - every requestAnimationFrame interval, from a rAF loop injected before the
   page's scripts (so the loop itself keeps frames coming);
-- every main-thread task over 50 ms, from PerformanceObserver "longtask";
+- every frame's main-thread work: from the probe's rAF callback, the first
+  of the frame, to a message posted there, which runs after the page's
+  callbacks and the frame's style, layout, paint and commit;
+- every main-thread task over 50 ms, from PerformanceObserver "longtask",
+  and the scripts of the longest animation frame over 50 ms, from
+  "long-animation-frame";
 - steps the page received and steps the server trained;
 - the CPU time of the page's main thread and of its renderer process (the
   stream worker included), from the DevTools metrics ThreadTime and
@@ -24,6 +29,7 @@ still training, at 1280x800 and 1920x1080.
 Usage, from the repository root:
     python bench/page_render.py [--network 64-128-128-10]
         [--network 784-512-512-10] [--rounds 3] [--seconds 10] [--warmup 3]
+        [--viewport 1280x800] [--screenshot-dir DIR]
 The last line of output is one JSON object with the numbers of every round.
 """
 
@@ -55,7 +61,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
-VIEWPORT = {"width": 1280, "height": 800}
+DEFAULT_VIEWPORT = "1280x800"
 SCREENSHOT_VIEWPORTS = [(1280, 800), (1920, 1080)]
 SERVER_START_TIMEOUT = 30.0  # seconds
 DATASET_BY_INPUTS = {64: "digits", 784: "mnist"}
@@ -199,9 +205,21 @@ def save_screenshots(page: sync_api.Page, folder: Path, name: str) -> None:
         page.screenshot(path=folder / f"{name}-{width}x{height}.png", full_page=True)
 
 
+def parse_viewport(text: str) -> dict[str, int]:
+    """Return Playwright's viewport for a size such as 1280x800."""
+    width, _, height = text.partition("x")
+    if not (width.isdigit() and height.isdigit()) or 0 in (int(width), int(height)):
+        raise argparse.ArgumentTypeError(
+            f"invalid viewport {text!r}: expected width and height in CSS "
+            "pixels joined by 'x', such as 1920x1080"
+        )
+    return {"width": int(width), "height": int(height)}
+
+
 def measure(
     browser: sync_api.Browser,
     base_url: str,
+    viewport: dict[str, int],
     network: str,
     seconds: float,
     warmup: float,
@@ -209,7 +227,7 @@ def measure(
 ) -> dict[str, Any]:
     dataset, hidden = parse_network(network)
     load_before = load_average()
-    context = browser.new_context(viewport=VIEWPORT)
+    context = browser.new_context(viewport=viewport)
     context.add_init_script(PROBE)
     page = context.new_page()
     cdp = context.new_cdp_session(page)
@@ -321,6 +339,13 @@ def main() -> None:
         "--seconds", type=float, default=10.0, help="measured seconds per network"
     )
     parser.add_argument(
+        "--viewport",
+        type=parse_viewport,
+        default=parse_viewport(DEFAULT_VIEWPORT),
+        help=f"page size in CSS pixels, such as 1920x1080; views outside it draw "
+        f"less often (default: {DEFAULT_VIEWPORT})",
+    )
+    parser.add_argument(
         "--warmup", type=float, default=3.0, help="seconds of training before"
     )
     args = parser.parse_args()
@@ -349,6 +374,7 @@ def main() -> None:
                         result = measure(
                             browser,
                             base_url,
+                            args.viewport,
                             network,
                             args.seconds,
                             args.warmup,
@@ -381,7 +407,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "commit": commit,
         "machine": machine,
-        "viewport": VIEWPORT,
+        "viewport": args.viewport,
         "results": results,
     }
     print(json.dumps(summary))
