@@ -212,7 +212,8 @@ const renderLoop = new RenderLoop(store, {
     visibleWith: [document.getElementById("heatmaps")],
   },
   [Dirty.STEP_CHART]: { render: () => drawStepLossChart(charts.stepLoss, store), visibleWith: [charts.stepLoss] },
-  [Dirty.EPOCH_CHARTS]: { render: renderEpochCharts, visibleWith: [charts.epochLoss, charts.epochAccuracy] },
+  // small runs finish 30 epochs a second, more than a chart of all epochs can show
+  [Dirty.EPOCH_CHARTS]: { render: renderEpochCharts, minIntervalMs: 250, visibleWith: [charts.epochLoss, charts.epochAccuracy] },
   [Dirty.SUBNETWORK_METER]: () => meterView.render(store, lessons),
   [Dirty.TRAINING_COUNTS]: {
     render: () => {
