@@ -32,7 +32,8 @@ export const OFFSCREEN_INTERVAL_MS = 1000;
 export class RenderLoop {
   /**
    * `renderers` maps a dirty name from state.js to a function that redraws
-   * that part of the page from the store, or to { render, expensive,
+   * that part of the page from the store and returns true when it has more
+   * to draw in a later frame, or to { render, expensive,
    * minIntervalMs, budget, visibleWith } (see intervalWaitMs and the
    * comment above). `onVisibility(names)` is called with the set of views
    * off screen whenever it changes.
@@ -45,6 +46,7 @@ export class RenderLoop {
         : { name, minIntervalMs: 0, budget: 0, visibleWith: [], ...renderer },
     );
     this.offscreen = new Set(); // names of views none of whose elements is near the viewport
+    this.continuing = new Set(); // names of views whose last draw returned true: more to draw
     this.onVisibility = onVisibility;
     this.watchVisibility();
     this.lastDrawn = new Map(); // view name → rAF time of its last draw
@@ -150,13 +152,15 @@ export class RenderLoop {
 
   /**
    * Milliseconds until `renderer` may draw again under its `minIntervalMs`
-   * (OFFSCREEN_INTERVAL_MS at least while it is off screen) and its `budget`,
+   * (OFFSCREEN_INTERVAL_MS at least while it is off screen, unless it is
+   * still drawing in parts) and its `budget`,
    * the share of time its draws may take (the last draw's duration ÷ budget
    * must pass after it).
    */
   intervalWaitMs(renderer, timestamp) {
     const costMs = this.costs.get(renderer.name) ?? 0;
-    const minIntervalMs = this.offscreen.has(renderer.name) ? Math.max(renderer.minIntervalMs, OFFSCREEN_INTERVAL_MS) : renderer.minIntervalMs;
+    const slowed = this.offscreen.has(renderer.name) && !this.continuing.has(renderer.name);
+    const minIntervalMs = slowed ? Math.max(renderer.minIntervalMs, OFFSCREEN_INTERVAL_MS) : renderer.minIntervalMs;
     const intervalMs = Math.max(minIntervalMs, renderer.budget > 0 ? costMs / renderer.budget : 0);
     return this.lastDrawnAt(renderer) + intervalMs - timestamp;
   }
@@ -165,13 +169,20 @@ export class RenderLoop {
     this.pending.delete(renderer.name);
     this.lastDrawn.set(renderer.name, timestamp);
     const start = performance.now();
+    let drawsMore = false;
     // one failing renderer must not stop the others or the loop
     try {
-      renderer.render();
+      drawsMore = renderer.render() === true;
     } catch (error) {
       console.error(`dropviz: drawing ${renderer.name} failed`, error);
     }
     this.costs.set(renderer.name, performance.now() - start);
+    if (drawsMore) {
+      this.pending.add(renderer.name);
+      this.continuing.add(renderer.name);
+    } else {
+      this.continuing.delete(renderer.name);
+    }
   }
 
   /** Milliseconds until expensive views may draw again; 0 when they may draw now. */

@@ -217,9 +217,9 @@ const renderLoop = new RenderLoop(store, {
   [Dirty.SUBNETWORK_METER]: () => meterView.render(store, lessons),
   [Dirty.TRAINING_COUNTS]: {
     render: () => {
-      // the view draws a few figures per call and requests another call until all are drawn
-      if (countsView.render(store, lessons)) store.markDirty(Dirty.TRAINING_COUNTS);
+      const drawsMore = countsView.render(store, lessons); // a few figures per call, until all are drawn
       showTooltip(); // the hovered unit's or weight's numbers change as steps arrive
+      return drawsMore;
     },
     expensive: true,
     budget: 0.2,
