@@ -96,6 +96,15 @@ def test_unrecorded_step_returns_404(api: httpx.Client) -> None:
     assert "0..0" in response.json()["detail"]
 
 
+def test_negative_step_returns_422(api: httpx.Client) -> None:
+    run = api.post("/api/runs", json=DIGITS).json()
+    api.post(f"/api/runs/{run['id']}/step")
+    response = api.get(f"/api/runs/{run['id']}/steps/-1")
+    assert response.status_code == 422
+    assert "step" in response.text
+    assert "-1" in response.text
+
+
 def test_metrics_csv_lists_epochs(api: httpx.Client) -> None:
     body = {"dataset": "moons", "n_samples": 100, "hidden_sizes": [8], "epochs": 3}
     run = api.post("/api/runs", json=body).json()

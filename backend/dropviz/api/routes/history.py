@@ -12,7 +12,7 @@ import logging
 import math
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -55,7 +55,7 @@ def _finite(value: float) -> float | None:
 )
 def read_step(
     run: RunDep,
-    step: int,
+    step: Annotated[int, Path(ge=0, description="The step, counted from 0.")],
     weights: Annotated[
         bool, Query(description="Also return the weights right after the step.")
     ] = False,
