@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -99,6 +100,23 @@ def stop_server(server: LiveServer) -> None:
     server.log_file.close()
 
 
+@contextmanager
+def serve(
+    log_path: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """Start a server as `start_server` does and stop it when the block exits.
+
+    After a block that exits without an exception, the server's log must
+    contain no Python traceback.
+    """
+    server = start_server(log_path, extra_env)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+    assert "Traceback" not in server.log(), server.log()
+
+
 @pytest.fixture(scope="session")
 def idx_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The live server's DROPVIZ_DATA_DIR: a small mnist/ set, no fashion-mnist/.
@@ -115,10 +133,8 @@ def live_server(
     tmp_path_factory: pytest.TempPathFactory, idx_data_dir: Path
 ) -> Iterator[LiveServer]:
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    server = start_server(log_path, {"DROPVIZ_DATA_DIR": str(idx_data_dir)})
-    yield server
-    stop_server(server)
-    assert "Traceback" not in server.log(), server.log()
+    with serve(log_path, {"DROPVIZ_DATA_DIR": str(idx_data_dir)}) as server:
+        yield server
 
 
 @pytest.fixture
