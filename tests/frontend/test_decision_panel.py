@@ -18,21 +18,16 @@ import pytest
 from playwright import sync_api
 
 from tests.conftest import LiveServer
-from tests.frontend import test_lessons
-from tests.frontend.test_dashboard import (
+from tests.frontend.pages import (
     ARTIFACTS,
     TIMEOUT_MS,
     VIEWPORTS,
-    _boxes_overlap,
-    _save_screenshots,
+    boxes_overlap,
+    create_full_speed_run,
+    save_screenshots,
 )
 
 pytestmark = pytest.mark.browser
-
-# the lessons tests' server, browser and page, one server for this module
-server = test_lessons.server
-browser = test_lessons.browser
-page = test_lessons.page
 
 HIDDEN_SIZES = [8, 6]
 STEPS = 3
@@ -134,7 +129,7 @@ def _save_panel_screenshots(page: sync_api.Page, name: str) -> None:
 
     At each size the map and the thumbnails must sit side by side without overlap.
     """
-    _save_screenshots(page, f"{name}-page")
+    save_screenshots(page, f"{name}-page")
     for width, height in VIEWPORTS:
         page.set_viewport_size({"width": width, "height": height})
         page.wait_for_function(
@@ -147,14 +142,14 @@ def _save_panel_screenshots(page: sync_api.Page, name: str) -> None:
         )
         map_box = _box(page, "#plane-map")
         units_box = _box(page, ".plane-units-column")
-        assert not _boxes_overlap(map_box, units_box)
+        assert not boxes_overlap(map_box, units_box)
         page.locator("#plane-panel").screenshot(
             path=ARTIFACTS / f"{name}-panel-{width}x{height}.png"
         )
 
 
 def test_plane_regions_match_predict(page: sync_api.Page, server: LiveServer) -> None:
-    run_id = test_lessons._create_run(
+    run_id = create_full_speed_run(
         page,
         {"#field-hidden-sizes": ",".join(map(str, HIDDEN_SIZES))},
         {"#field-dataset": "moons"},
@@ -202,13 +197,13 @@ def test_plane_regions_match_predict(page: sync_api.Page, server: LiveServer) ->
 
 
 def test_plane_panel_hidden_for_digits(page: sync_api.Page) -> None:
-    test_lessons._create_run(
+    create_full_speed_run(
         page,
         {"#field-hidden-sizes": "16"},
         {"#field-dataset": "moons"},
     )
     sync_api.expect(page.locator("#plane-panel")).to_be_visible(timeout=TIMEOUT_MS)
-    test_lessons._create_run(
+    create_full_speed_run(
         page,
         {"#field-hidden-sizes": "16"},
         {"#field-dataset": "digits"},

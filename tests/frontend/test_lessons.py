@@ -10,10 +10,8 @@ tests/frontend/artifacts/ for a person to look at.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
-from collections.abc import Iterator
 
 import httpx
 import numpy as np
@@ -27,20 +25,19 @@ from dropviz.streaming.frames import (
     decode_steps,
     frame_type,
 )
-from tests.conftest import LiveServer, start_server, stop_server
-from tests.frontend.test_dashboard import (
+from tests.conftest import LiveServer
+from tests.frontend.pages import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     TIMEOUT_MS,
     VIEWPORTS,
-    _collect_binary_frames,
-    _require_chromium,
-    _wait_for_frames,
+    collect_binary_frames,
+    create_full_speed_run,
+    pause_run,
+    wait_for_frames,
+    wait_for_step,
 )
 
 pytestmark = pytest.mark.browser
-logger = logging.getLogger(__name__)
 
 KEPT_PATTERN = re.compile(r"kept in ([\d,]+) of ([\d,]+) steps")
 TRAINED_PATTERN = re.compile(r"in the sub-network in ([\d,]+) of ([\d,]+) steps")
@@ -51,67 +48,6 @@ CHOSEN_WEIGHTS = [
     (2, 100, 7),
 ]  # (weight layer, source, destination)
 PINNED_WEIGHTS = [(1, 17, 99), (2, 100, 7)]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    _require_chromium()
-    log_path = tmp_path_factory.mktemp("lessons-server") / "server.log"
-    live = start_server(log_path)
-    yield live
-    stop_server(live)
-    assert "Traceback" not in live.log(), live.log()
-
-
-@pytest.fixture(scope="module")
-def browser(server: LiveServer) -> Iterator[sync_api.Browser]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: sync_api.Browser, server: LiveServer) -> Iterator[sync_api.Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    page.on(
-        "console",
-        lambda message: (
-            logger.warning("console.%s: %s", message.type, message.text)
-            if message.type in ("error", "warning")
-            else None
-        ),
-    )
-    page.goto(server.base_url)
-    page.wait_for_selector("#field-dataset option[value='digits']", state="attached")
-    yield page
-    context.close()
-    assert page_errors == [], f"uncaught errors in the page: {page_errors}"
-
-
-def _create_run(
-    page: sync_api.Page, fields: dict[str, str], selects: dict[str, str]
-) -> str:
-    """Create a full-speed run through the form and return its id, not started."""
-    for selector, option in selects.items():
-        page.select_option(selector, option)
-    for selector, value in fields.items():
-        page.fill(selector, value)
-    page.select_option("#field-speed", "")
-    page.click("#button-new")
-    sync_api.expect(page.locator("#counter-status")).to_have_text(
-        "created", timeout=TIMEOUT_MS
-    )
-    page.wait_for_function("window.dropviz.store.hasSnapshot", timeout=TIMEOUT_MS)
-    page.wait_for_selector(".heatmap canvas", timeout=TIMEOUT_MS)
-    run_id = page.locator("#counter-run").get_attribute("title")
-    assert run_id
-    return run_id
 
 
 def _train_to_end(page: sync_api.Page, server: LiveServer, run_id: str) -> int:
@@ -276,14 +212,16 @@ def _save_tooltip_screenshots(page: sync_api.Page, selector: str) -> None:
 
 
 def test_counts_and_pins_match_frames(page: sync_api.Page, server: LiveServer) -> None:
-    frames = _collect_binary_frames(page)
-    run_id = _create_run(page, {"#field-epochs": "2"}, {"#field-dataset": "digits"})
+    frames = collect_binary_frames(page)
+    run_id = create_full_speed_run(
+        page, {"#field-epochs": "2"}, {"#field-dataset": "digits"}
+    )
     for layer, source, destination in PINNED_WEIGHTS:
         _click_cell(page, layer, source, destination)
     sync_api.expect(page.locator(".pinned-card")).to_have_count(len(PINNED_WEIGHTS))
     steps = _train_to_end(page, server, run_id)
 
-    _wait_for_frames(page, frames, steps - 1)
+    wait_for_frames(page, frames, steps - 1)
     masks = _step_masks(frames)
     assert len(masks) == steps
     layer_sizes = [64, 128, 128, 10]
@@ -371,20 +309,16 @@ def test_counts_and_pins_match_frames(page: sync_api.Page, server: LiveServer) -
 
 def test_pinned_weight_sgd_recurrence(page: sync_api.Page, server: LiveServer) -> None:
     """At 20 steps/s each frame is one step, so plain SGD reveals each gradient."""
-    frames = _collect_binary_frames(page)
+    frames = collect_binary_frames(page)
     layer, source, destination = PINNED_WEIGHTS[1]
-    run_id = _create_run(page, {"#field-epochs": "1"}, {"#field-dataset": "digits"})
+    run_id = create_full_speed_run(
+        page, {"#field-epochs": "1"}, {"#field-dataset": "digits"}
+    )
     page.select_option("#field-speed", "20")
     _click_cell(page, layer, source, destination)
     page.click("#button-start")
-    page.wait_for_function(
-        "Number(document.querySelector('#counter-step').dataset.value) >= 30",
-        timeout=TIMEOUT_MS,
-    )
-    page.click("#button-pause")
-    sync_api.expect(page.locator("#counter-status")).to_have_text(
-        "paused", timeout=TIMEOUT_MS
-    )
+    wait_for_step(page, 30)
+    pause_run(page)
     assert run_id
 
     card = page.locator(f".pinned-card[data-key='{layer}:{source}:{destination}']")
@@ -401,7 +335,7 @@ def test_pinned_weight_sgd_recurrence(page: sync_api.Page, server: LiveServer) -
     assert after == pytest.approx(before - rate * gradient, rel=1e-3, abs=1e-6)
 
     # the gradient is −Δw/η of that step's frame
-    _wait_for_frames(page, frames, step)
+    wait_for_frames(page, frames, step)
     snapshot = decode_snapshot(
         next(f for f in frames if frame_type(f) == FRAME_SNAPSHOT)
     )
@@ -421,8 +355,8 @@ def test_pinned_weight_sgd_recurrence(page: sync_api.Page, server: LiveServer) -
 
 def test_meter_eight_units_repeat(page: sync_api.Page, server: LiveServer) -> None:
     """moons, one hidden layer of 8 units, input drop rate 0: 2^8 sub-networks."""
-    frames = _collect_binary_frames(page)
-    run_id = _create_run(
+    frames = collect_binary_frames(page)
+    run_id = create_full_speed_run(
         page,
         {
             "#field-hidden-sizes": "8",
@@ -436,7 +370,7 @@ def test_meter_eight_units_repeat(page: sync_api.Page, server: LiveServer) -> No
     steps = _train_to_end(page, server, run_id)
     assert steps == 2000  # 600 training points in batches of 12, 40 epochs
 
-    _wait_for_frames(page, frames, steps - 1)
+    wait_for_frames(page, frames, steps - 1)
     masks = _step_masks(frames)
     distinct = len({np.packbits(step[1]).tobytes() for step in masks})
     assert all(step[0].all() for step in masks), "input drop rate 0 keeps every input"
@@ -462,8 +396,8 @@ def test_meter_large_network_no_repeats(
     An MNIST-shaped 784-512-512-10 network would need MNIST files; 64-512-512-10
     has the same hidden layers and just as hopeless odds of a repeat.
     """
-    frames = _collect_binary_frames(page)
-    run_id = _create_run(
+    frames = collect_binary_frames(page)
+    run_id = create_full_speed_run(
         page,
         {"#field-hidden-sizes": "512,512", "#field-epochs": "12"},
         {"#field-dataset": "digits"},
@@ -471,7 +405,7 @@ def test_meter_large_network_no_repeats(
     steps = _train_to_end(page, server, run_id)
     assert steps >= 2000
 
-    _wait_for_frames(page, frames, steps - 1)
+    wait_for_frames(page, frames, steps - 1)
     masks = _step_masks(frames)
     distinct = len({b"".join(np.packbits(m).tobytes() for m in step) for step in masks})
     assert distinct == steps

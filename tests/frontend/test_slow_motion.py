@@ -28,15 +28,16 @@ from dropviz.streaming.frames import (
     frame_type,
 )
 from tests.conftest import LiveServer
-from tests.frontend import test_lessons
-from tests.frontend.test_dashboard import ARTIFACTS, TIMEOUT_MS, VIEWPORTS
+from tests.frontend.pages import (
+    ARTIFACTS,
+    TIMEOUT_MS,
+    VIEWPORTS,
+    create_full_speed_run,
+    pause_run,
+    wait_for_redraw,
+)
 
 pytestmark = pytest.mark.browser
-
-# the lessons tests' server, browser and page, one server for this module
-server = test_lessons.server
-browser = test_lessons.browser
-page = test_lessons.page
 
 HIDDEN_SIZES = "8,8"
 LAYER_NAMES = ["input", "hidden 1", "hidden 2"]  # the masked unit layers of 2-8-8-2
@@ -125,7 +126,7 @@ def _turn_on(page: sync_api.Page, phase_seconds: float) -> None:
 
 
 def _create_moons_run(page: sync_api.Page, selects: dict[str, str]) -> str:
-    return test_lessons._create_run(
+    return create_full_speed_run(
         page,
         # Enough epochs that the run is still training when a test pauses it.
         {"#field-hidden-sizes": HIDDEN_SIZES, "#field-epochs": "2000"},
@@ -235,10 +236,7 @@ def test_slow_motion_one_step_per_played_step(
         lambda: _server_step(server, run_id) > acked + 20,
         "training at full speed",
     )
-    page.click("#button-pause")
-    sync_api.expect(page.locator("#counter-status")).to_have_text(
-        "paused", timeout=TIMEOUT_MS
-    )
+    pause_run(page)
 
 
 def _overlay_cells(
@@ -339,10 +337,7 @@ def test_slow_motion_screenshots(page: sync_api.Page) -> None:
         for width, height in VIEWPORTS:
             page.set_viewport_size({"width": width, "height": height})
             page.locator(target).scroll_into_view_if_needed()
-            page.evaluate(
-                """() => new Promise((resolve) => requestAnimationFrame(
-                    () => requestAnimationFrame(resolve)))"""
-            )
+            wait_for_redraw(page)
             page.screenshot(
                 path=ARTIFACTS / f"slowmo-{shown_phase}-{width}x{height}.png"
             )
