@@ -9,8 +9,6 @@ tests/frontend/artifacts/ for a person to look at.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,21 +24,20 @@ from dropviz.streaming.frames import (
     frame_type,
 )
 from tests.conftest import LiveServer, start_server, stop_server
-from tests.frontend.test_dashboard import (
+from tests.frontend.pages import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     TIMEOUT_MS,
     VIEWPORTS,
-    _boxes_overlap,
-    _collect_binary_frames,
-    _require_chromium,
-    _wait_for_frames,
+    PageErrors,
+    boxes_overlap,
+    collect_binary_frames,
+    create_run,
+    open_dashboard,
+    wait_for_frames,
 )
 from tests.idx_files import write_mnist_folder
 
 pytestmark = pytest.mark.browser
-logger = logging.getLogger(__name__)
 
 MAX_ASPECT = 4  # frontend/js/render/matrixLayout.js
 NARROW_VIEWPORT = {"width": 760, "height": 1000}
@@ -60,69 +57,11 @@ CSV_TEXT = "sepal,petal,width,species\n" + "".join(
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    _require_chromium()
+def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment that gives the server an MNIST-shaped IDX set, no fashion-mnist."""
     data_dir = tmp_path_factory.mktemp("fixes-data")
     write_mnist_folder(data_dir / "mnist", n_train=120, n_test=40, compress=True)
-    log_path = tmp_path_factory.mktemp("fixes-server") / "server.log"
-    live = start_server(log_path, {"DROPVIZ_DATA_DIR": str(data_dir)})
-    yield live
-    stop_server(live)
-    assert "Traceback" not in live.log(), live.log()
-
-
-@pytest.fixture(scope="module")
-def browser(server: LiveServer) -> Iterator[sync_api.Browser]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
-def _open_page(
-    browser: sync_api.Browser, base_url: str, viewport: dict[str, int]
-) -> tuple[sync_api.Page, list[str]]:
-    page = browser.new_page(viewport=viewport)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on(
-        "console",
-        lambda message: (
-            logger.warning("console.%s: %s", message.type, message.text)
-            if message.type in ("error", "warning")
-            else None
-        ),
-    )
-    page.goto(base_url)
-    page.wait_for_selector("#field-dataset option[value='digits']", state="attached")
-    return page, errors
-
-
-@pytest.fixture
-def page(browser: sync_api.Browser, server: LiveServer) -> Iterator[sync_api.Page]:
-    page, errors = _open_page(browser, server.base_url, {"width": 1280, "height": 800})
-    yield page
-    page.close()
-    assert errors == [], f"uncaught errors in the page: {errors}"
-
-
-def _create_run(
-    page: sync_api.Page, fields: dict[str, str], selects: dict[str, str]
-) -> str:
-    for selector, option in selects.items():
-        page.select_option(selector, option)
-    for selector, value in fields.items():
-        page.fill(selector, value)
-    page.click("#button-new")
-    sync_api.expect(page.locator("#counter-status")).to_have_text(
-        "created", timeout=TIMEOUT_MS
-    )
-    page.wait_for_function("window.dropviz.store.hasSnapshot", timeout=TIMEOUT_MS)
-    run_id = page.locator("#counter-run").get_attribute("title")
-    assert run_id
-    return run_id
+    return {"DROPVIZ_DATA_DIR": str(data_dir)}
 
 
 def _take_steps(page: sync_api.Page, count: int) -> None:
@@ -152,7 +91,7 @@ def _canvas_pixels(page: sync_api.Page, selector: str) -> np.ndarray:
 
 def test_heatmaps_fit_non_square_layers(page: sync_api.Page) -> None:
     """moons with one hidden layer of 128: W[0] is 2×128 and W[1] is 128×2."""
-    _create_run(page, {"#field-hidden-sizes": "128"}, {"#field-dataset": "moons"})
+    create_run(page, {"#field-hidden-sizes": "128"}, {"#field-dataset": "moons"})
     _take_steps(page, 3)
 
     for width, height in VIEWPORTS:
@@ -201,7 +140,9 @@ def test_heatmaps_fit_non_square_layers(page: sync_api.Page) -> None:
 
 
 def test_forgotten_run_shows_not_found(
-    browser: sync_api.Browser, tmp_path_factory: pytest.TempPathFactory
+    browser: sync_api.Browser,
+    page_errors: PageErrors,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """A server restarted without its state folder has forgotten the page's run.
 
@@ -210,9 +151,9 @@ def test_forgotten_run_shows_not_found(
     """
     first = start_server(tmp_path_factory.mktemp("first-server") / "server.log")
     port = int(first.base_url.rsplit(":", 1)[1])
-    page, errors = _open_page(browser, first.base_url, {"width": 1280, "height": 800})
+    page = open_dashboard(browser, page_errors, first.base_url)
     try:
-        _create_run(page, {}, {"#field-dataset": "digits"})
+        create_run(page, {}, {"#field-dataset": "digits"})
         sync_api.expect(page.locator("#button-start")).to_be_enabled()
         stop_server(first)
         second = start_server(
@@ -240,16 +181,16 @@ def test_forgotten_run_shows_not_found(
         finally:
             stop_server(second)
     finally:
-        page.close()
-    # reconnecting to a stopped server logs console errors, which are no page errors
-    assert errors == [], errors
+        # reconnecting to a stopped server logs console errors, which are no page
+        # errors, so the page_errors fixture still expects none
+        page.context.close()
 
 
 def test_narrow_window_stacks_panels(
-    browser: sync_api.Browser, server: LiveServer
+    browser: sync_api.Browser, server: LiveServer, page_errors: PageErrors
 ) -> None:
-    page, errors = _open_page(browser, server.base_url, NARROW_VIEWPORT)
-    _create_run(page, {}, {"#field-dataset": "digits"})
+    page = open_dashboard(browser, page_errors, server.base_url, NARROW_VIEWPORT)
+    create_run(page, {}, {"#field-dataset": "digits"})
     _take_steps(page, 2)
 
     boxes = {}
@@ -265,7 +206,7 @@ def test_narrow_window_stacks_panels(
         boxes[selector] = box
     for index, first in enumerate(NARROW_PANELS):
         for second in NARROW_PANELS[index + 1 :]:
-            assert not _boxes_overlap(boxes[first], boxes[second]), (
+            assert not boxes_overlap(boxes[first], boxes[second]), (
                 f"{first} overlaps {second}"
             )
     assert (
@@ -274,16 +215,19 @@ def test_narrow_window_stacks_panels(
     )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "fixes-narrow-760.png", full_page=True)
-    page.close()
-    assert errors == [], errors
+    page.context.close()
 
 
-def test_diverged_run_marks_nan(browser: sync_api.Browser, server: LiveServer) -> None:
+def test_diverged_run_marks_nan(
+    browser: sync_api.Browser, server: LiveServer, page_errors: PageErrors
+) -> None:
     """digits with learning rate 10 diverges within a few steps, its weights NaN."""
-    page, errors = _open_page(browser, server.base_url, {"width": 1400, "height": 900})
-    frames = _collect_binary_frames(page)
+    page = open_dashboard(
+        browser, page_errors, server.base_url, {"width": 1400, "height": 900}
+    )
+    frames = collect_binary_frames(page)
     page.select_option("#field-speed", "")
-    _create_run(page, {"#field-learning-rate": "10"}, {"#field-dataset": "digits"})
+    create_run(page, {"#field-learning-rate": "10"}, {"#field-dataset": "digits"})
     page.click("#button-start")
     sync_api.expect(page.locator("#counter-status")).to_have_text(
         "diverged", timeout=TIMEOUT_MS
@@ -299,7 +243,7 @@ def test_diverged_run_marks_nan(browser: sync_api.Browser, server: LiveServer) -
     # the last frame's NaN deltas are purple in the heatmap, and only they are
     run_id = page.locator("#counter-run").get_attribute("title")
     run = httpx.get(f"{server.base_url}/api/runs/{run_id}", timeout=30.0).json()
-    _wait_for_frames(page, frames, run["step"] - 1)
+    wait_for_frames(page, frames, run["step"] - 1)
     snapshot = decode_snapshot(
         next(f for f in frames if frame_type(f) == FRAME_SNAPSHOT)
     )
@@ -369,8 +313,7 @@ def test_diverged_run_marks_nan(browser: sync_api.Browser, server: LiveServer) -
     ARTIFACTS.mkdir(exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=ARTIFACTS / "fixes-diverged-1400x900.png")
-    page.close()
-    assert errors == [], errors
+    page.context.close()
 
 
 def test_dataset_form_follows_kind(

@@ -8,9 +8,7 @@ Screenshots go to tests/frontend/artifacts/ for a person to look at.
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,20 +24,19 @@ from dropviz.streaming.frames import (
     frame_type,
 )
 from tests.conftest import LiveServer, start_server, stop_server
-from tests.frontend.test_dashboard import (
-    ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
+from tests.frontend.pages import (
     TIMEOUT_MS,
     VIEWPORTS,
-    _collect_binary_frames,
-    _drawn_units,
-    _require_chromium,
-    _wait_for_step,
+    PageErrors,
+    collect_binary_frames,
+    drawn_units,
+    open_dashboard,
+    pause_run,
+    save_screenshots,
+    wait_for_step,
 )
 
 pytestmark = pytest.mark.browser
-logger = logging.getLogger(__name__)
 
 REPLAYED_STEP = 137
 SHARED_STEPS = 10  # first steps whose masks a shared link must reproduce
@@ -52,63 +49,6 @@ SHARED_FIELDS = {
     "#field-seed": "11",
     "#field-learning-rate": "0.05",
 }
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    _require_chromium()
-    log_path = tmp_path_factory.mktemp("replay-server") / "server.log"
-    live = start_server(log_path)
-    yield live
-    stop_server(live)
-    assert "Traceback" not in live.log(), live.log()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[sync_api.Browser]:
-    _require_chromium()
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
-class PageErrors:
-    """Uncaught errors of every page a test opened; empty at the end."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-
-    def watch(self, page: sync_api.Page) -> sync_api.Page:
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-        page.on(
-            "console",
-            lambda message: (
-                logger.warning("console.%s: %s", message.type, message.text)
-                if message.type in ("error", "warning")
-                else None
-            ),
-        )
-        return page
-
-
-@pytest.fixture
-def page_errors() -> Iterator[PageErrors]:
-    errors = PageErrors()
-    yield errors
-    assert errors.errors == [], f"uncaught errors in the page: {errors.errors}"
-
-
-def _open_page(
-    browser: sync_api.Browser, errors: PageErrors, url: str
-) -> sync_api.Page:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = errors.watch(context.new_page())
-    page.goto(url)
-    page.wait_for_selector("#field-dataset option[value='digits']", state="attached")
-    return page
 
 
 def _create_run(server: LiveServer, config: dict[str, object]) -> str:
@@ -152,7 +92,7 @@ def _streamed_masks(
 
 def _dropped_units(page: sync_api.Page, layer_count: int) -> list[set[int]]:
     dropped: list[set[int]] = [set() for _ in range(layer_count)]
-    for layer, unit, kept in _drawn_units(page):
+    for layer, unit, kept in drawn_units(page):
         if layer < layer_count and kept == "0":
             dropped[layer].add(unit)
     return dropped
@@ -166,29 +106,6 @@ def _scrub_to(page: sync_api.Page, step: int) -> None:
         arg=str(step),
         timeout=TIMEOUT_MS,
     )
-
-
-def _save_screenshots(page: sync_api.Page, name: str, full_page: bool) -> None:
-    """Save a screenshot at each of VIEWPORTS after the views redraw."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    for width, height in VIEWPORTS:
-        page.set_viewport_size({"width": width, "height": height})
-        page.wait_for_function(
-            """() => {
-                const view = document.querySelector("#network");
-                const canvas = view.querySelector("canvas");
-                return canvas.width === Math.round(view.clientWidth * devicePixelRatio);
-            }""",
-            timeout=TIMEOUT_MS,
-        )
-        page.evaluate(
-            """() => new Promise((resolve) => requestAnimationFrame(
-                () => requestAnimationFrame(resolve)))"""
-        )
-        page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(
-            path=ARTIFACTS / f"{name}-{width}x{height}.png", full_page=full_page
-        )
 
 
 def _form_values(page: sync_api.Page) -> dict[str, str]:
@@ -207,8 +124,8 @@ def _form_values(page: sync_api.Page) -> dict[str, str]:
 def test_replay_step_shows_streamed_masks_and_weights(
     browser: sync_api.Browser, server: LiveServer, page_errors: PageErrors
 ) -> None:
-    page = _open_page(browser, page_errors, server.base_url)
-    frames = _collect_binary_frames(page)
+    page = open_dashboard(browser, page_errors, server.base_url)
+    frames = collect_binary_frames(page)
     page.fill("#field-epochs", "1")
     page.fill("#field-seed", "3")
     page.select_option("#field-speed", "")
@@ -224,7 +141,7 @@ def test_replay_step_shows_streamed_masks_and_weights(
     run = _wait_for_status(server, str(run_id), "finished")
     assert run["step"] > REPLAYED_STEP
     streamed = _streamed_masks(page, frames, run["step"] - 1)
-    _wait_for_step(page, run["step"])
+    wait_for_step(page, run["step"])
 
     _scrub_to(page, REPLAYED_STEP)
     sync_api.expect(page.locator("#replay-state")).to_contain_text(
@@ -275,7 +192,7 @@ def test_replay_step_shows_streamed_masks_and_weights(
     sync_api.expect(page.locator("#replay-heatmap-note")).to_contain_text(
         f"weights after step {REPLAYED_STEP} − weights after step {REPLAYED_STEP - 1}"
     )
-    _save_screenshots(page, "replay", full_page=True)
+    save_screenshots(page, "replay", full_page=True)
 
     page.set_viewport_size({"width": 1280, "height": 800})
     page.click("#replay-back")
@@ -289,9 +206,9 @@ def test_replay_step_shows_streamed_masks_and_weights(
 def test_shared_link_recreates_config_and_masks(
     browser: sync_api.Browser, server: LiveServer, page_errors: PageErrors
 ) -> None:
-    page = _open_page(browser, page_errors, server.base_url)
+    page = open_dashboard(browser, page_errors, server.base_url)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    frames = _collect_binary_frames(page)
+    frames = collect_binary_frames(page)
     for selector, value in SHARED_FIELDS.items():
         page.fill(selector, value)
     page.select_option("#field-optimizer", "momentum")
@@ -302,7 +219,7 @@ def test_shared_link_recreates_config_and_masks(
         "created", timeout=TIMEOUT_MS
     )
     page.click("#button-start")
-    _wait_for_step(page, SHARED_STEPS + 2)
+    wait_for_step(page, SHARED_STEPS + 2)
 
     # replaying an early step while training goes on: the counters follow the
     # stream, the network view stays on the replayed step
@@ -310,13 +227,10 @@ def test_shared_link_recreates_config_and_masks(
     replay_started_at = int(
         page.locator("#counter-step").get_attribute("data-value") or 0
     )
-    _wait_for_step(page, replay_started_at + 5)
+    wait_for_step(page, replay_started_at + 5)
     assert page.locator("#network svg").get_attribute("data-step") == "3"
     assert page.locator("#replay").get_attribute("data-step") == "3"
-    page.click("#button-pause")
-    sync_api.expect(page.locator("#counter-status")).to_have_text(
-        "paused", timeout=TIMEOUT_MS
-    )
+    pause_run(page)
     original_masks = _streamed_masks(page, frames, SHARED_STEPS - 1)
 
     page.click("#copy-link")
@@ -328,12 +242,12 @@ def test_shared_link_recreates_config_and_masks(
     assert "seed=11" in link
     original_form = _form_values(page)
 
-    shared = _open_page(browser, page_errors, link)
+    shared = open_dashboard(browser, page_errors, link)
     sync_api.expect(shared.locator("#counter-run")).to_have_attribute(
         "title", str(original_run_id), timeout=TIMEOUT_MS
     )
     assert _form_values(shared) == original_form
-    shared_frames = _collect_binary_frames(shared)
+    shared_frames = collect_binary_frames(shared)
     shared.click("#button-new")
     sync_api.expect(shared.locator("#counter-status")).to_have_text(
         "created", timeout=TIMEOUT_MS
@@ -367,7 +281,7 @@ def test_classroom_mode_hides_sidebar(
     httpx.post(f"{server.base_url}/api/runs/{run_id}/start", timeout=30.0)
     _wait_for_status(server, run_id, "finished")
 
-    page = _open_page(
+    page = open_dashboard(
         browser, page_errors, f"{server.base_url}/#run={run_id}&classroom=1"
     )
     sync_api.expect(page.locator(".sidebar")).to_be_hidden()
@@ -376,10 +290,10 @@ def test_classroom_mode_hides_sidebar(
             page.locator(f"#classroom-bar [data-classroom-action='{action}']")
         ).to_be_visible()
     sync_api.expect(page.locator("#copy-link")).to_be_hidden()
-    _wait_for_step(page, 100)
+    wait_for_step(page, 100)
     _scrub_to(page, 42)
     # a projector shows one screen, so the classroom view must fit the viewport
-    _save_screenshots(page, "classroom", full_page=False)
+    save_screenshots(page, "classroom", full_page=False)
     for width, height in VIEWPORTS:
         page.set_viewport_size({"width": width, "height": height})
         box = page.locator(".network-panel").bounding_box()
@@ -403,7 +317,7 @@ def test_import_opens_exported_run(
     httpx.post(f"{server.base_url}/api/runs/{run_id}/start", timeout=30.0)
     _wait_for_status(server, run_id, "finished")
 
-    page = _open_page(browser, page_errors, f"{server.base_url}/#run={run_id}")
+    page = open_dashboard(browser, page_errors, f"{server.base_url}/#run={run_id}")
     sync_api.expect(page.locator("#counter-status")).to_have_text(
         "finished", timeout=TIMEOUT_MS
     )
@@ -447,7 +361,7 @@ def test_interrupted_run_enables_start_and_resumes(
     second = start_server(tmp_path / "second.log", environment)
     try:
         run = _wait_for_status(second, run_id, "interrupted")
-        page = _open_page(browser, page_errors, f"{second.base_url}/#run={run_id}")
+        page = open_dashboard(browser, page_errors, f"{second.base_url}/#run={run_id}")
         sync_api.expect(page.locator("#counter-status")).to_have_text(
             "interrupted", timeout=TIMEOUT_MS
         )
@@ -462,7 +376,7 @@ def test_interrupted_run_enables_start_and_resumes(
         sync_api.expect(page.locator("#counter-status")).to_have_text(
             "running", timeout=TIMEOUT_MS
         )
-        _wait_for_step(page, run["step"] + 5)
+        wait_for_step(page, run["step"] + 5)
         page.click("#button-stop")
         page.context.close()
     finally:
