@@ -10,9 +10,7 @@ a second. Both compare the page's weights with the server's.
 from __future__ import annotations
 
 import base64
-import io
 import json
-import logging
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -31,17 +29,19 @@ from dropviz.streaming.frames import (
     pack_masks,
     split_message,
 )
-from tests.conftest import LiveServer, start_server, stop_server
-from tests.frontend.test_dashboard import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
+from tests.conftest import LiveServer, serve
+from tests.frontend.pages import (
     TIMEOUT_MS,
-    _collect_binary_frames,
-    _require_chromium,
+    PageErrors,
+    collect_binary_frames,
+    open_dashboard,
+    pause_run,
+    read_page_weights,
+    read_server_weights,
+    wait_for_step,
 )
 
 pytestmark = pytest.mark.browser
-logger = logging.getLogger(__name__)
 
 LAYER_SIZES = [5, 7, 3, 2]  # odd sizes, so float16 arrays need padding
 PART_LIMIT_BYTES = 65_536  # the smallest maximum message size the server accepts
@@ -81,68 +81,17 @@ JOIN_PARTS = """async (parts) => {
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[sync_api.Browser]:
-    _require_chromium()
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
-def _serve(
-    tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str]
-) -> Iterator[LiveServer]:
-    live = start_server(tmp_path_factory.mktemp(name) / "server.log", env)
-    yield live
-    stop_server(live)
-    assert "Traceback" not in live.log(), live.log()
-
-
-@pytest.fixture(scope="module")
-def split_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server that splits every message over PART_LIMIT_BYTES into parts."""
-    env = {"DROPVIZ_STREAM_MAX_MESSAGE_BYTES": str(PART_LIMIT_BYTES)}
-    yield from _serve(tmp_path_factory, "split-server", env)
+def server_env() -> dict[str, str]:
+    """Environment that makes the server split messages over PART_LIMIT_BYTES."""
+    return {"DROPVIZ_STREAM_MAX_MESSAGE_BYTES": str(PART_LIMIT_BYTES)}
 
 
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server that sends one client at most SLOW_FRAMES_PER_SECOND frames."""
     env = {"DROPVIZ_MAX_FRAMES_PER_SECOND": str(SLOW_FRAMES_PER_SECOND)}
-    yield from _serve(tmp_path_factory, "slow-server", env)
-
-
-def _open_page(
-    browser: sync_api.Browser, base_url: str
-) -> tuple[sync_api.BrowserContext, sync_api.Page, list[str]]:
-    """Open the dashboard; return its context, the page and its uncaught errors."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    page.on(
-        "console",
-        lambda message: (
-            logger.warning("console.%s: %s", message.type, message.text)
-            if message.type in ("error", "warning")
-            else None
-        ),
-    )
-    page.goto(base_url)
-    page.wait_for_selector("#field-dataset option[value='digits']", state="attached")
-    return context, page, page_errors
-
-
-@pytest.fixture
-def page(
-    browser: sync_api.Browser, split_server: LiveServer
-) -> Iterator[sync_api.Page]:
-    context, page, page_errors = _open_page(browser, split_server.base_url)
-    yield page
-    context.close()
-    assert page_errors == [], f"uncaught errors in the page: {page_errors}"
+    with serve(tmp_path_factory.mktemp("slow-server") / "server.log", env) as live:
+        yield live
 
 
 def _b64(message: bytes) -> str:
@@ -322,14 +271,8 @@ def _run_until_paused(page: sync_api.Page, hidden: str, speed: str) -> str:
     assert run_id
     page.wait_for_function("window.dropviz.store.hasSnapshot", timeout=TIMEOUT_MS)
     page.click("#button-start")
-    page.wait_for_function(
-        "Number(document.querySelector('#counter-step').dataset.value) >= 100",
-        timeout=TIMEOUT_MS,
-    )
-    page.click("#button-pause")
-    sync_api.expect(page.locator("#counter-status")).to_have_text(
-        "paused", timeout=TIMEOUT_MS
-    )
+    wait_for_step(page, 100)
+    pause_run(page)
     return run_id
 
 
@@ -341,29 +284,21 @@ def _assert_weights_match(page: sync_api.Page, server: LiveServer, run_id: str) 
         arg=str(step),
         timeout=TIMEOUT_MS,
     )
-    response = httpx.get(f"{server.base_url}/api/runs/{run_id}/weights", timeout=30)
-    with np.load(io.BytesIO(response.content)) as archive:
-        server_weights = [archive[f"W{layer}"].ravel() for layer in range(3)]
-    page_weights = page.evaluate(
-        "window.dropviz.readWeights().then((w) => w.weights.map((l) => Array.from(l)))"
-    )
+    server_weights = read_server_weights(server, run_id)
+    page_weights = read_page_weights(page)
     for layer, (ours, theirs) in enumerate(
         zip(page_weights, server_weights, strict=True)
     ):
-        np.testing.assert_allclose(
-            np.asarray(ours, np.float32), theirs, rtol=0, atol=1e-4, err_msg=f"W{layer}"
-        )
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4, err_msg=f"W{layer}")
 
 
-def test_page_applies_split_frames(
-    page: sync_api.Page, split_server: LiveServer
-) -> None:
+def test_page_applies_split_frames(page: sync_api.Page, server: LiveServer) -> None:
     """64-128-128-10 frames (about 105 KB) arrive in two parts each."""
-    frames = _collect_binary_frames(page)
+    frames = collect_binary_frames(page)
     run_id = _run_until_paused(page, "128,128", "200")
     assert any(message[6] == 3 for message in frames), "the server sent no part frame"
 
-    _assert_weights_match(page, split_server, run_id)
+    _assert_weights_match(page, server, run_id)
 
 
 def _delta_bytes(layer_sizes: list[int]) -> int:
@@ -375,7 +310,7 @@ def _delta_bytes(layer_sizes: list[int]) -> int:
 
 
 def test_large_network_asks_fewer_frames(
-    page: sync_api.Page, split_server: LiveServer
+    page: sync_api.Page, server: LiveServer
 ) -> None:
     """A 64-512-512-10 frame is 1.2 MB, so the page asks for 13.2 frames a second.
 
@@ -410,15 +345,15 @@ def test_large_network_asks_fewer_frames(
     assert [c["max_frames_per_second"] for c in confirmations] == [rate]
     assert confirmations[0]["delta_dtype"] == "float32"
 
-    _assert_weights_match(page, split_server, run_id)
+    _assert_weights_match(page, server, run_id)
 
 
 def test_rejected_frame_rate_reconnects(
-    browser: sync_api.Browser, slow_server: LiveServer
+    browser: sync_api.Browser, slow_server: LiveServer, page_errors: PageErrors
 ) -> None:
     """A server whose frame rate limit is below the page's request closes the
     socket with 1008; the page reconnects without the request and streams on."""
-    context, page, page_errors = _open_page(browser, slow_server.base_url)
+    page = open_dashboard(browser, page_errors, slow_server.base_url)
     sockets: list[dict[str, Any]] = []
 
     def on_websocket(websocket: sync_api.WebSocket) -> None:
@@ -438,8 +373,7 @@ def test_rejected_frame_rate_reconnects(
     ]
     assert all(socket["sent"] == [] for socket in sockets[1:])
     sync_api.expect(page.locator("#connection")).to_have_text("live")
-    context.close()
-    assert page_errors == [], f"uncaught errors in the page: {page_errors}"
+    page.context.close()
 
 
 def test_page_sends_client_message(page: sync_api.Page) -> None:

@@ -12,12 +12,6 @@ import numpy as np
 import pytest
 from playwright import sync_api
 
-from tests.frontend.test_protocol_js import (  # noqa: F401 (pytest fixtures)
-    browser,
-    page,
-    split_server,
-)
-
 pytestmark = pytest.mark.browser
 
 LAYER_SIZES = [37, 45, 29, 10]
@@ -78,7 +72,7 @@ def _random_frames(
 
 @pytest.mark.parametrize(("mask_scope", "rows_per_step"), [(0, 1), (1, 3)])
 def test_batched_counts_match_numpy(
-    page: sync_api.Page,  # noqa: F811 (the fixture imported above)
+    page: sync_api.Page,
     mask_scope: int,
     rows_per_step: int,
 ) -> None:
