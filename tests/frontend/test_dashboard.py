@@ -8,13 +8,7 @@ Screenshots go to tests/frontend/artifacts/ for a person to look at.
 
 from __future__ import annotations
 
-import io
-import logging
-import os
-import struct
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -29,25 +23,28 @@ from dropviz.streaming.frames import (
     decode_steps,
     frame_type,
 )
-from tests.conftest import LiveServer, start_server, stop_server
+from tests.conftest import LiveServer
+from tests.frontend.pages import (
+    ARTIFACTS,
+    TIMEOUT_MS,
+    VIEWPORTS,
+    boxes_overlap,
+    collect_binary_frames,
+    drawn_units,
+    pause_run,
+    read_page_weights,
+    read_server_weights,
+    save_screenshots,
+    start_digits_run,
+    wait_for_step,
+)
 
 pytestmark = pytest.mark.browser
-logger = logging.getLogger(__name__)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-ARTIFACTS = Path(__file__).parent / "artifacts"
-TIMEOUT_MS = 60_000  # generous: a 2-core machine trains and rasterizes at once
 # The page sums float32 deltas one frame at a time and the server one step at a
 # time, so their weights differ by rounding that grows with the step count.
 WEIGHT_TOLERANCE = 1e-4
 STEPS_BEFORE_PAUSE = 50
-VIEWPORTS = [(1280, 800), (1920, 1080)]
 PANELS = [".sidebar", ".counters", ".network-panel", ".charts-panel", ".heatmap-panel"]
 MOVE_TOO_TEXT = "Weights outside the sub-network move too"
 # run settings of the training variants, each with a form field of that name
@@ -122,127 +119,6 @@ OPTIONAL_FIELD_CASES = [
         {"#field-compact": False},
     ),
 ]
-
-
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = (
-        f"{CHROMIUM} not found; install Debian's chromium package to run browser tests"
-    )
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    _require_chromium()
-    log_path = tmp_path_factory.mktemp("dashboard-server") / "server.log"
-    live = start_server(log_path)
-    yield live
-    stop_server(live)
-    assert "Traceback" not in live.log(), live.log()
-
-
-@pytest.fixture(scope="module")
-def browser(server: LiveServer) -> Iterator[sync_api.Browser]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: sync_api.Browser, server: LiveServer) -> Iterator[sync_api.Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    # pytest shows a failed test's captured log, so the page's warnings come with it
-    page.on(
-        "console",
-        lambda message: (
-            logger.warning("console.%s: %s", message.type, message.text)
-            if message.type in ("error", "warning")
-            else None
-        ),
-    )
-    page.goto(server.base_url)
-    page.wait_for_selector("#field-dataset option[value='digits']", state="attached")
-    yield page
-    context.close()
-    assert page_errors == [], f"uncaught errors in the page: {page_errors}"
-
-
-def _collect_binary_frames(page: sync_api.Page) -> list[bytes]:
-    frames: list[bytes] = []
-
-    def on_websocket(websocket: sync_api.WebSocket) -> None:
-        def on_frame(payload: str | bytes) -> None:
-            if isinstance(payload, bytes):
-                frames.append(payload)
-
-        websocket.on("framereceived", on_frame)
-
-    page.on("websocket", on_websocket)
-    return frames
-
-
-def _wait_for_frames(page: sync_api.Page, frames: list[bytes], last_step: int) -> None:
-    """Wait until `frames` contains the steps frame that covers `last_step`.
-
-    The stream worker's socket reports its frames to Playwright through the
-    worker's own DevTools session, so they can arrive after the page's DOM
-    already shows the step.
-    """
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while True:
-        for message in frames:
-            if frame_type(message) != FRAME_STEPS:
-                continue
-            first_step, step_count = struct.unpack_from("<QI", message, 8)
-            if first_step + step_count - 1 >= last_step:
-                return
-        assert time.monotonic() < deadline, f"no frame of step {last_step} arrived"
-        # a Playwright call, unlike time.sleep, lets the frame events arrive
-        page.wait_for_timeout(100)
-
-
-def _start_digits_run(
-    page: sync_api.Page,
-    speed: str,
-    mask_scope: str = "per-step",
-    selects: dict[str, str] | None = None,
-) -> None:
-    """Create a digits run through the form and start it; `selects` maps a
-    select's CSS selector to the option to choose, after the mask scope."""
-    page.select_option("#field-dataset", "digits")
-    page.select_option("#field-mask-scope", mask_scope)
-    for selector, option in (selects or {}).items():
-        page.select_option(selector, option)
-    page.select_option("#field-speed", speed)
-    page.click("#button-new")
-    sync_api.expect(page.locator("#counter-status")).to_have_text(
-        "created", timeout=TIMEOUT_MS
-    )
-    page.click("#button-start")
-
-
-def _wait_for_step(page: sync_api.Page, step: int) -> None:
-    page.wait_for_function(
-        f"Number(document.querySelector('#counter-step').dataset.value) >= {step}",
-        timeout=TIMEOUT_MS,
-    )
-
-
-def _pause(page: sync_api.Page) -> None:
-    page.click("#button-pause")
-    sync_api.expect(page.locator("#counter-status")).to_have_text(
-        "paused", timeout=TIMEOUT_MS
-    )
 
 
 def _decode_last_frame(frames: list[bytes]) -> tuple[list[int], StepsFrame]:
@@ -320,75 +196,14 @@ def _grey_cells(page: sync_api.Page, layer: int) -> np.ndarray:
     return np.asarray(grey, dtype=bool).reshape(rows, -1)
 
 
-def _save_screenshots(page: sync_api.Page, name: str) -> None:
-    """Save a full-page screenshot at each of VIEWPORTS, after the views redraw."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    for width, height in VIEWPORTS:
-        page.set_viewport_size({"width": width, "height": height})
-        page.wait_for_function(
-            """() => {
-                const view = document.querySelector("#network");
-                const canvas = view.querySelector("canvas");
-                return canvas.width === Math.round(view.clientWidth * devicePixelRatio);
-            }""",
-            timeout=TIMEOUT_MS,
-        )
-        # two animation frames: the resize observer's redraw, then its paint
-        page.evaluate(
-            """() => new Promise((resolve) => requestAnimationFrame(
-                () => requestAnimationFrame(resolve)))"""
-        )
-        page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=ARTIFACTS / f"{name}-{width}x{height}.png", full_page=True)
-
-
-def _drawn_units(page: sync_api.Page) -> list[tuple[int, int, str]]:
-    return page.evaluate(
-        """() => Array.from(
-            document.querySelectorAll("#network circle[data-layer]"),
-            (circle) => [
-                Number(circle.dataset.layer),
-                Number(circle.dataset.unit),
-                circle.dataset.kept,
-            ],
-        )"""
-    )
-
-
-def _boxes_overlap(a: dict[str, float], b: dict[str, float]) -> bool:
-    return (
-        a["x"] < b["x"] + b["width"]
-        and b["x"] < a["x"] + a["width"]
-        and a["y"] < b["y"] + b["height"]
-        and b["y"] < a["y"] + a["height"]
-    )
-
-
-def _page_weights(page: sync_api.Page) -> list[np.ndarray]:
-    """Return the page's copy of the weights, read from the stream worker."""
-    values = page.evaluate(
-        "window.dropviz.readWeights().then((w) => w.weights.map((l) => Array.from(l)))"
-    )
-    return [np.asarray(layer, dtype=np.float32) for layer in values]
-
-
-def _server_weights(server: LiveServer, run_id: str) -> list[np.ndarray]:
-    response = httpx.get(f"{server.base_url}/api/runs/{run_id}/weights", timeout=30.0)
-    response.raise_for_status()
-    with np.load(io.BytesIO(response.content)) as archive:
-        return [
-            archive[f"W{layer}"].ravel() for layer in range(len(archive.files) // 2)
-        ]
-
-
 @pytest.mark.parametrize("mask_scope", ["per-step", "per-example"])
 def test_dashboard_draws_last_frame_mask(
     page: sync_api.Page, server: LiveServer, mask_scope: str
 ) -> None:
-    frames = _collect_binary_frames(page)
-    _start_digits_run(page, speed="60", mask_scope=mask_scope)
-    _wait_for_step(page, STEPS_BEFORE_PAUSE)
-    _pause(page)
+    frames = collect_binary_frames(page)
+    start_digits_run(page, speed="60", mask_scope=mask_scope)
+    wait_for_step(page, STEPS_BEFORE_PAUSE)
+    pause_run(page)
 
     layer_sizes, last_frame = _last_frame_after_pause(page, server, frames)
     assert last_frame.mask_scope == mask_scope
@@ -399,7 +214,7 @@ def test_dashboard_draws_last_frame_mask(
     step_counter = page.locator("#counter-step").get_attribute("data-value")
     assert step_counter == str(last_frame.last_step + 1)
 
-    units = _drawn_units(page)
+    units = drawn_units(page)
     assert len(units) == sum(layer_sizes)
     for layer, unit_count in enumerate(layer_sizes):
         kept_drawn = {
@@ -427,9 +242,9 @@ def test_dashboard_layout_no_overlap(
     page: sync_api.Page, width: int, height: int
 ) -> None:
     page.set_viewport_size({"width": width, "height": height})
-    _start_digits_run(page, speed="200")
-    _wait_for_step(page, 3 * STEPS_BEFORE_PAUSE)
-    _pause(page)
+    start_digits_run(page, speed="200")
+    wait_for_step(page, 3 * STEPS_BEFORE_PAUSE)
+    pause_run(page)
     page.wait_for_function(
         "document.querySelector('.heatmap-legend .gradient-ticks span').textContent",
         timeout=TIMEOUT_MS,
@@ -444,7 +259,7 @@ def test_dashboard_layout_no_overlap(
         boxes[selector] = box
     for index, first in enumerate(PANELS):
         for second in PANELS[index + 1 :]:
-            assert not _boxes_overlap(boxes[first], boxes[second]), (
+            assert not boxes_overlap(boxes[first], boxes[second]), (
                 f"{first} overlaps {second}"
             )
 
@@ -488,9 +303,9 @@ def test_dashboard_rejects_bad_hidden_layers(page: sync_api.Page) -> None:
 def test_dashboard_weights_match_server(
     page: sync_api.Page, server: LiveServer
 ) -> None:
-    _start_digits_run(page, speed="200")
-    _wait_for_step(page, 3 * STEPS_BEFORE_PAUSE)
-    _pause(page)
+    start_digits_run(page, speed="200")
+    wait_for_step(page, 3 * STEPS_BEFORE_PAUSE)
+    pause_run(page)
     run_id = page.locator("#counter-run").get_attribute("title")
     assert run_id
 
@@ -498,9 +313,9 @@ def test_dashboard_weights_match_server(
     server_step = httpx.get(
         f"{server.base_url}/api/runs/{run_id}", timeout=30.0
     ).json()["step"]
-    _wait_for_step(page, server_step)
-    server_weights = _server_weights(server, run_id)
-    page_weights = _page_weights(page)
+    wait_for_step(page, server_step)
+    server_weights = read_server_weights(server, run_id)
+    page_weights = read_page_weights(page)
     assert len(page_weights) == len(server_weights)
     for layer, (ours, theirs) in enumerate(
         zip(page_weights, server_weights, strict=True)
@@ -514,7 +329,7 @@ def test_dashboard_weights_match_server(
 def test_dashboard_speed_change_updates_run(
     page: sync_api.Page, server: LiveServer
 ) -> None:
-    _start_digits_run(page, speed="5")
+    start_digits_run(page, speed="5")
     run_id = page.locator("#counter-run").get_attribute("title")
     assert run_id
 
@@ -526,20 +341,20 @@ def test_dashboard_speed_change_updates_run(
         run = httpx.get(f"{server.base_url}/api/runs/{run_id}", timeout=30.0).json()
         speed = run["max_steps_per_second"]
     assert speed == 200
-    _pause(page)
+    pause_run(page)
 
 
 def test_dashboard_dropconnect_fades_dropped_weights(
     page: sync_api.Page, server: LiveServer
 ) -> None:
-    frames = _collect_binary_frames(page)
-    _start_digits_run(page, speed="60", selects={"#field-variant": "dropconnect"})
-    _wait_for_step(page, STEPS_BEFORE_PAUSE)
-    _pause(page)
+    frames = collect_binary_frames(page)
+    start_digits_run(page, speed="60", selects={"#field-variant": "dropconnect"})
+    wait_for_step(page, STEPS_BEFORE_PAUSE)
+    pause_run(page)
     layer_sizes, last_frame = _last_frame_after_pause(page, server, frames)
     assert last_frame.mask_scope == "weights"
 
-    units = _drawn_units(page)
+    units = drawn_units(page)
     assert len(units) == sum(layer_sizes)
     dropped_units = [(layer, unit) for layer, unit, kept in units if kept != "1"]
     assert dropped_units == [], "DropConnect drops weights, never units"
@@ -566,18 +381,18 @@ def test_dashboard_dropconnect_fades_dropped_weights(
         assert np.all(grey[dropped]), f"W[{layer}] dropped weights not drawn as 0"
         np.testing.assert_array_equal(grey, deltas == 0, err_msg=f"W[{layer}]")
 
-    _save_screenshots(page, "dashboard-dropconnect")
+    save_screenshots(page, "dashboard-dropconnect")
 
 
 def test_dashboard_momentum_moves_weights_outside(
     page: sync_api.Page, server: LiveServer
 ) -> None:
     defaults = httpx.get(f"{server.base_url}/api/defaults", timeout=30.0).json()
-    frames = _collect_binary_frames(page)
+    frames = collect_binary_frames(page)
     page.click("#advanced summary")
-    _start_digits_run(page, speed="60", selects={"#field-optimizer": "momentum"})
-    _wait_for_step(page, STEPS_BEFORE_PAUSE)
-    _pause(page)
+    start_digits_run(page, speed="60", selects={"#field-optimizer": "momentum"})
+    wait_for_step(page, STEPS_BEFORE_PAUSE)
+    pause_run(page)
     layer_sizes, last_frame = _last_frame_after_pause(page, server, frames)
 
     sync_api.expect(page.locator("#heatmap-update-note")).to_contain_text(MOVE_TOO_TEXT)
@@ -602,7 +417,7 @@ def test_dashboard_momentum_moves_weights_outside(
     assert drawn_moved_outside == moved_outside
 
     page.evaluate("document.querySelector('.sidebar').scrollTop = 1e6")
-    _save_screenshots(page, "dashboard-momentum-advanced")
+    save_screenshots(page, "dashboard-momentum-advanced")
 
 
 def test_dashboard_optional_fields_follow_selects(page: sync_api.Page) -> None:

@@ -13,33 +13,26 @@ Screenshots go to tests/frontend/artifacts/ for a person to look at.
 
 from __future__ import annotations
 
-import logging
-import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from playwright import sync_api
 
-from tests.conftest import LiveServer, start_server, stop_server
+from tests.conftest import LiveServer
+from tests.frontend.pages import (
+    ARTIFACTS,
+    TIMEOUT_MS,
+    VIEWPORTS,
+    boxes_overlap,
+    wait_for_redraw,
+)
 
 pytestmark = pytest.mark.browser
-logger = logging.getLogger(__name__)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-ARTIFACTS = Path(__file__).parent / "artifacts"
-TIMEOUT_MS = 60_000  # generous: a 2-core machine trains and draws at once
 TRAIN_TIMEOUT_S = 60.0
-VIEWPORTS = [(1280, 800), (1920, 1080)]
 LOG_K_TICKS = [1, 2, 5, 10, 20, 50, 100, 200]
 PREDICT_PATH = "/api/runs/{run_id}/predict"
 GALLERY_SIZE = 24
@@ -57,25 +50,9 @@ LAYOUT_PANELS = [
 ]
 
 
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = (
-        f"{CHROMIUM} not found; install Debian's chromium package to run browser tests"
-    )
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    _require_chromium()
-    log_path = tmp_path_factory.mktemp("lab-server") / "server.log"
-    live = start_server(log_path, {"DROPVIZ_MAX_RUNNING_RUNS": "1"})
-    yield live
-    stop_server(live)
-    assert "Traceback" not in live.log(), live.log()
+def server_env() -> dict[str, str]:
+    return {"DROPVIZ_MAX_RUNNING_RUNS": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -84,35 +61,14 @@ def api(server: LiveServer) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture(scope="module")
-def browser(server: LiveServer) -> Iterator[sync_api.Browser]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def page(browser: sync_api.Browser) -> Iterator[sync_api.Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    # pytest shows a failed test's captured log, so the page's warnings come with it.
-    # A start rejected with 409 also appears here, as a failed resource load.
-    page.on(
-        "console",
-        lambda message: (
-            logger.warning("console.%s: %s", message.type, message.text)
-            if message.type in ("error", "warning")
-            else None
-        ),
-    )
-    yield page
-    context.close()
-    assert page_errors == [], f"uncaught errors in the page: {page_errors}"
+def page(blank_page: sync_api.Page) -> sync_api.Page:
+    """A blank page, because each test opens lab.html itself.
+
+    A start rejected with 409 appears in the captured log as a failed resource
+    load, a console error that fails no test.
+    """
+    return blank_page
 
 
 def _train_run(api: httpx.Client, config: dict[str, Any]) -> dict[str, Any]:
@@ -157,23 +113,6 @@ def _wait_for_job(page: sync_api.Page, expected_status: str) -> dict[str, Any]:
     )
     job: dict[str, Any] = page.evaluate("window.dropvizLab.inference.job")
     return job
-
-
-def _wait_for_redraw(page: sync_api.Page) -> None:
-    # two animation frames: the resize observer's redraw, then its paint
-    page.evaluate(
-        """() => new Promise((resolve) => requestAnimationFrame(
-            () => requestAnimationFrame(resolve)))"""
-    )
-
-
-def _boxes_overlap(a: sync_api.FloatRect, b: sync_api.FloatRect) -> bool:
-    return (
-        a["x"] < b["x"] + b["width"]
-        and b["x"] < a["x"] + a["width"]
-        and a["y"] < b["y"] + b["height"]
-        and b["y"] < a["y"] + a["height"]
-    )
 
 
 def test_lab_mc_chart_matches_api(
@@ -457,7 +396,7 @@ def test_lab_layout_legible_screenshots(
     ARTIFACTS.mkdir(exist_ok=True)
     for width, height in VIEWPORTS:
         page.set_viewport_size({"width": width, "height": height})
-        _wait_for_redraw(page)
+        wait_for_redraw(page)
         page_width = page.evaluate("document.documentElement.scrollWidth")
         assert page_width <= width, f"the page scrolls sideways at {width}x{height}"
 
@@ -468,7 +407,7 @@ def test_lab_layout_legible_screenshots(
             boxes[selector] = box
         for index, first in enumerate(LAYOUT_PANELS):
             for second in LAYOUT_PANELS[index + 1 :]:
-                assert not _boxes_overlap(boxes[first], boxes[second]), (
+                assert not boxes_overlap(boxes[first], boxes[second]), (
                     f"{first} overlaps {second} at {width}x{height}"
                 )
         for chart in ["#mc-chart", "#compare-loss", "#compare-accuracy"]:
