@@ -1,6 +1,10 @@
-// Canvas plumbing shared by the lab's charts: backing store sized to CSS size
-// × devicePixelRatio, linear and base-10 log scales, ticks, grid and axis titles.
-// Fonts and greys follow the dashboard's charts.
+// Canvas plumbing shared by the lab's charts: linear and base-10 log scales,
+// ticks, grid and axis titles. The backing store and round ticks come from the
+// dashboard's charts, and the fonts and greys follow them.
+
+import { prepareCanvas as prepareChartCanvas } from "../render/charts.js";
+
+export { niceTicks } from "../render/charts.js";
 
 const FONT = "12px system-ui, -apple-system, 'Segoe UI', sans-serif";
 const AXIS_COLOUR = "#8a8f98";
@@ -8,32 +12,9 @@ const GRID_COLOUR = "#eceef1";
 export const TEXT_COLOUR = "#4a4f57";
 const DEFAULT_PADDING = { left: 56, right: 16, top: 12, bottom: 40 };
 
-/**
- * Sizes the canvas backing store to its CSS box × devicePixelRatio and returns
- * { context, width, height, plot } in CSS pixels, with the plot rectangle
- * inside `padding`.
- */
+/** Prepares the canvas as the dashboard's charts do, in the lab's font and `padding`. */
 export function prepareCanvas(canvas, padding = DEFAULT_PADDING) {
-  const width = canvas.clientWidth;
-  const height = canvas.clientHeight;
-  const pixelRatio = window.devicePixelRatio || 1;
-  const backingWidth = Math.round(width * pixelRatio);
-  const backingHeight = Math.round(height * pixelRatio);
-  if (canvas.width !== backingWidth || canvas.height !== backingHeight) {
-    canvas.width = backingWidth;
-    canvas.height = backingHeight;
-  }
-  const context = canvas.getContext("2d");
-  context.setTransform(pixelRatio, 0, 0, pixelRatio, 0, 0);
-  context.clearRect(0, 0, width, height);
-  context.font = FONT;
-  const plot = {
-    left: padding.left,
-    top: padding.top,
-    width: Math.max(1, width - padding.left - padding.right),
-    height: Math.max(1, height - padding.top - padding.bottom),
-  };
-  return { context, width, height, plot };
+  return prepareChartCanvas(canvas, { padding, font: FONT });
 }
 
 /** Maps [min, max] linearly onto [start, end] pixels. */
@@ -47,19 +28,6 @@ export function logScale([min, max], [start, end]) {
   const low = Math.log10(min);
   const span = max > min ? Math.log10(max) - low : 1;
   return (value) => start + ((Math.log10(value) - low) / span) * (end - start);
-}
-
-/** Returns about `count` round values covering [min, max], steps of 1, 2, 2.5 or 5 × 10^n. */
-export function niceTicks(min, max, count = 5) {
-  if (!(max > min)) return [min];
-  const rawStep = (max - min) / count;
-  const magnitude = 10 ** Math.floor(Math.log10(rawStep));
-  const step = [1, 2, 2.5, 5, 10].map((factor) => factor * magnitude).find((candidate) => candidate >= rawStep);
-  const ticks = [];
-  for (let tick = Math.ceil(min / step) * step; tick <= max + step * 1e-9; tick += step) {
-    ticks.push(Number(tick.toFixed(10)));
-  }
-  return ticks;
 }
 
 /** Returns the 1-2-5 sequence (1, 2, 5, 10, 20, ...) within [min, max], for a log axis. */

@@ -14,8 +14,12 @@ const TRAIN_COLOUR = "#2f6db5";
 const TEST_COLOUR = "#d9711c";
 const LOSS_COLOUR = "#3d4a5c";
 
-/** Resizes the canvas backing store to its CSS size × devicePixelRatio and returns a CSS-pixel context. */
-export function prepareCanvas(canvas) {
+/**
+ * Resizes the canvas backing store to its CSS size × devicePixelRatio, clears
+ * it and returns { context, width, height, plot } in CSS pixels, with the plot
+ * rectangle inside `padding`.
+ */
+export function prepareCanvas(canvas, { padding = PADDING, font = FONT } = {}) {
   const { width, height } = clientSize(canvas);
   const pixelRatio = window.devicePixelRatio || 1;
   const backingWidth = Math.round(width * pixelRatio);
@@ -27,12 +31,12 @@ export function prepareCanvas(canvas) {
   const context = canvas.getContext("2d");
   context.setTransform(pixelRatio, 0, 0, pixelRatio, 0, 0);
   context.clearRect(0, 0, width, height);
-  context.font = FONT;
+  context.font = font;
   const plot = {
-    left: PADDING.left,
-    top: PADDING.top,
-    width: Math.max(1, width - PADDING.left - PADDING.right),
-    height: Math.max(1, height - PADDING.top - PADDING.bottom),
+    left: padding.left,
+    top: padding.top,
+    width: Math.max(1, width - padding.left - padding.right),
+    height: Math.max(1, height - padding.top - padding.bottom),
   };
   return { context, width, height, plot };
 }
