@@ -23,26 +23,20 @@
 // second the counting needs the worker's time more than one more link drawing.
 
 import { describeUnit, describeWeight } from "../lessons/explain.js";
-import { weightKeepProbabilities } from "../lessons/keepProbabilities.js";
 import { LessonState } from "../lessons/lessonState.js";
 import {
   decodeSnapshot,
   decodeSteps,
   FRAME_PART,
   FRAME_SNAPSHOT,
-  MASK_SCOPE_WEIGHTS,
   PartAssembler,
   peekSnapshotMeta,
   ProtocolError,
   readFrameType,
 } from "../protocol.js";
-import { heatmapPicture } from "../render/heatmap.js";
 import { OFFSCREEN_INTERVAL_MS } from "../loop.js";
-import { drawSubnetworkLinks, keptUnitsOf } from "../render/linkDrawing.js";
-import { MAX_DRAWN_LINKS } from "../render/network.js";
-import { blockStatistics, NetworkSummary } from "../render/networkSummary.js";
-import { summarizeWeightCounts } from "../render/trainingCountsView.js";
 import { Dirty, Store } from "../state.js";
+import { ViewPictures } from "./viewPictures.js";
 
 const PUSH_INTERVAL_MS = 66;
 const VIEW_BUDGET = 0.25; // share of the worker's time one view's updates may take
@@ -67,6 +61,7 @@ const SERVER_DEFAULT_FRAMES_PER_SECOND = 60;
 const store = new Store();
 const lessons = new LessonState(store);
 const assembler = new PartAssembler();
+const pictures = new ViewPictures(store, lessons);
 const pending = new Set(); // names of views changed since they were last sent
 const lastSent = new Map(); // view name → time it was last sent
 const viewCosts = new Map(); // view name → ms its part of the last update took
@@ -82,9 +77,6 @@ let awaitingAck = false;
 let pushTimer = null;
 let lastPushTime = -Infinity;
 let metricsFrom = null; // first step whose loss and accuracy the page has not been sent
-let networkOffscreen = null;
-const summary = new NetworkSummary(); // lays out and draws the summary view's live layer
-let summaryPlaceKey = null;
 let socketMessages = []; // text messages and snapshot metadata not yet posted to the page
 let socketMessageTimer = null;
 let lastPushError = null; // logged once, not 15 times a second
@@ -400,7 +392,7 @@ function buildUpdate(names, transfer) {
   };
 
   if (names.has(Dirty.COUNTERS) || names.has(Dirty.NETWORK) || names.has(Dirty.STEP_CHART)) {
-    update.lastFrame = drawnLastFrame(transfer);
+    update.lastFrame = pictures.lastFrame(transfer);
   }
   if (names.has(Dirty.STEP_CHART) && metricsFrom !== null) {
     const end = store.losses.length;
@@ -412,11 +404,11 @@ function buildUpdate(names, transfer) {
     transfer.push(update.metrics.losses.buffer, update.metrics.batchAccuracies.buffer);
     metricsFrom = null;
   }
-  if (names.has(Dirty.NETWORK)) measureView(Dirty.NETWORK, () => addNetwork(update, transfer));
-  if (names.has(Dirty.HEATMAP)) measureView(Dirty.HEATMAP, () => (update.pictures = heatmapPictures(transfer)));
-  if (names.has(Dirty.TRAINING_COUNTS)) measureView(Dirty.TRAINING_COUNTS, () => (update.counts = countsSummary(transfer)));
-  if (names.has(Dirty.SUBNETWORK_METER)) update.tally = tallySummary();
-  if (names.has(Dirty.PINNED)) update.pinned = lessons.pinned.weights.map(pinnedSummary);
+  if (names.has(Dirty.NETWORK)) measureView(Dirty.NETWORK, () => pictures.addNetwork(update, views.network, transfer));
+  if (names.has(Dirty.HEATMAP)) measureView(Dirty.HEATMAP, () => (update.pictures = pictures.heatmaps(views.heatmap, transfer)));
+  if (names.has(Dirty.TRAINING_COUNTS)) measureView(Dirty.TRAINING_COUNTS, () => (update.counts = pictures.counts(transfer)));
+  if (names.has(Dirty.SUBNETWORK_METER)) update.tally = pictures.tally();
+  if (names.has(Dirty.PINNED)) update.pinned = pictures.pinned();
   return update;
 }
 
@@ -424,191 +416,6 @@ function measureView(name, compute) {
   const start = performance.now();
   compute();
   viewCosts.set(name, performance.now() - start);
-}
-
-/** Returns the latest step as the page's views read it: its masks copied, its deltas left out. */
-function drawnLastFrame(transfer) {
-  const lastFrame = store.lastFrame;
-  if (lastFrame === null) return null;
-  const { frame } = lastFrame;
-  const masks = lastFrame.masks.map((mask) => mask.slice());
-  for (const mask of masks) transfer.push(mask.buffer);
-  return {
-    ...lastFrame,
-    masks,
-    frame: {
-      firstStep: frame.firstStep,
-      stepCount: frame.stepCount,
-      maskScope: frame.maskScope,
-      deltaDtype: frame.deltaDtype,
-      weightDeltas: frame.weightDeltas.map(() => null),
-      biasDeltas: frame.biasDeltas.map(() => null),
-    },
-  };
-}
-
-function sameSizes(a, b) {
-  return a !== null && b !== null && a.length === b.length && a.every((size, index) => size === b[index]);
-}
-
-/**
- * Adds what the network view draws: a copy of the weights of a network small
- * enough to draw link by link, and a bitmap of the latest step's links or,
- * for the summary view, of its block lines and units with their block
- * statistics, whichever the page's view shows.
- */
-function addNetwork(update, transfer) {
-  const weights = store.weights;
-  if (weights === null) {
-    update.networkImage = null;
-    return;
-  }
-  const weightCount = weights.reduce((sum, layer) => sum + layer.length, 0);
-  if (weightCount <= MAX_DRAWN_LINKS) {
-    update.weights = copyArrays(weights, transfer);
-    update.biases = copyArrays(store.biases, transfer);
-  }
-
-  const scene = views.network;
-  update.networkImage = null; // unless drawn below: the page must not show older links with this step's units
-  if (scene === null || !sameSizes(scene.layerSizes, store.layerSizes)) return;
-  const canvas = networkCanvas(scene);
-  if (canvas === null) return;
-  const lastFrame = store.lastFrame;
-  const weightMasks = lastFrame?.frame.maskScope === MASK_SCOPE_WEIGHTS ? lastFrame.masks : null;
-  const kept = keptUnitsOf(store.layerSizes, lastFrame);
-  const context = canvas.getContext("2d");
-  let drawn;
-  if (scene.kind === "summary") {
-    update.summaryStats = blockStatistics(weights, scene.blockLayout, true);
-    drawn = drawSummary(context, scene, update.summaryStats, kept, weightMasks);
-  } else {
-    drawn = drawSubnetworkLinks(context, scene, { weights, kept, weightMasks, pinnedKeys: lessons.pinned.weights });
-  }
-  const bitmap = canvas.transferToImageBitmap();
-  transfer.push(bitmap);
-  update.networkImage = { bitmap, step: lastFrame === null ? null : lastFrame.step, ...drawn };
-}
-
-/** Returns the worker's canvas at the scene's size in device pixels, or null while the view has no size. */
-function networkCanvas(scene) {
-  const width = Math.round(scene.cssWidth * scene.pixelRatio);
-  const height = Math.round(scene.cssHeight * scene.pixelRatio);
-  if (width === 0 || height === 0) return null;
-  if (networkOffscreen === null || networkOffscreen.width !== width || networkOffscreen.height !== height) {
-    networkOffscreen = new OffscreenCanvas(width, height);
-  }
-  return networkOffscreen;
-}
-
-/**
- * Draws the summary view's live layer, block lines and unit squares, as the
- * page would (NetworkSummary), so rasterizing it costs this thread.
- */
-function drawSummary(context, scene, stats, kept, weightMasks) {
-  const placeKey = `${scene.layerSizes}|${scene.cssWidth}x${scene.cssHeight}|${scene.inputShape}`;
-  if (summaryPlaceKey !== placeKey) {
-    summary.place(scene.layerSizes, scene.cssWidth, scene.cssHeight, scene.inputShape);
-    summaryPlaceKey = placeKey;
-  }
-  summary.setStats(stats);
-  context.setTransform(scene.pixelRatio, 0, 0, scene.pixelRatio, 0, 0);
-  context.clearRect(0, 0, scene.cssWidth, scene.cssHeight);
-  summary.draw(context, { weights: null, kept, weightMasks, now: performance.now() });
-  return { fadedLinkCount: 0, rmsWeights: summary.layerRms };
-}
-
-function copyArrays(arrays, transfer) {
-  return arrays.map((values) => {
-    const copy = values.slice();
-    transfer.push(copy.buffer);
-    return copy;
-  });
-}
-
-/** Computes the heatmaps' pixels for the mode, scale and map sizes the page requested. */
-function heatmapPictures(transfer) {
-  const request = views.heatmap;
-  const history = lessons.history;
-  const layerSizes = store.layerSizes;
-  if (request === null || layerSizes === null || request.figures.length !== layerSizes.length - 1) return null;
-  if (request.figures.some(({ rows, columns }, l) => rows !== layerSizes[l] || columns !== layerSizes[l + 1])) return null;
-
-  const lastFrame = store.lastFrame;
-  const frame = lastFrame?.frame ?? null;
-  const layers = request.figures.map((figure, l) => {
-    const values = history === null ? null : history.values(request.mode, l, lastFrame);
-    const picture = heatmapPicture(values, figure, (shownMax) => history.scaleBound(request.mode, l, request.scale, shownMax));
-    transfer.push(picture.rgba.buffer);
-    return picture;
-  });
-  return {
-    key: request.key,
-    step: lastFrame === null ? null : lastFrame.step,
-    historyFirstStep: history?.firstStep ?? null,
-    frameFirstStep: frame === null ? null : frame.firstStep,
-    frameLastStep: frame === null ? null : frame.firstStep + frame.stepCount - 1,
-    layers,
-  };
-}
-
-/** Summarizes the training counts as the counts view draws them. */
-function countsSummary(transfer) {
-  const counts = lessons.counts;
-  if (counts === null) return null;
-  const config = store.run?.config ?? {};
-  const sizes = counts.layerSizes;
-  const keeps = weightKeepProbabilities(config, sizes);
-  const weightLayers = counts.trainedCounts.map((trained, l) => {
-    const summary = summarizeWeightCounts(trained, sizes[l], sizes[l + 1], counts.sampleCount, keeps[l].probability);
-    transfer.push(summary.summary.blockMeans.buffer);
-    return summary;
-  });
-  return {
-    sampleCount: counts.sampleCount,
-    sampleNoun: counts.sampleNoun,
-    stepCount: counts.stepCount,
-    firstStep: counts.firstStep,
-    nextStep: counts.nextStep,
-    missedSteps: counts.missedSteps,
-    maskScope: counts.maskScope,
-    keptCounts: copyArrays(counts.keptCounts, transfer),
-    trainedTotals: Array.from(counts.trainedTotals),
-    weightLayers,
-  };
-}
-
-function tallySummary() {
-  const tally = lessons.tally;
-  if (tally === null) return null;
-  const { sampleCount, distinctCount, repeatCount, saturated } = tally;
-  return { sampleCount, distinctCount, repeatCount, saturated };
-}
-
-/** Copies the fields of a pinned weight that the pinned view reads, its arrays cut to their used length. */
-function pinnedSummary(weight) {
-  const { updateSteps } = weight;
-  return {
-    key: weight.key,
-    layer: weight.layer,
-    source: weight.source,
-    destination: weight.destination,
-    index: weight.index,
-    pinnedAtStep: weight.pinnedAtStep,
-    value: weight.value,
-    pointCount: weight.pointCount,
-    pointFirstSteps: weight.pointFirstSteps.slice(0, weight.pointCount),
-    pointStepCounts: weight.pointStepCounts.slice(0, weight.pointCount),
-    pointValues: weight.pointValues.slice(0, weight.pointCount),
-    updateSteps: {
-      values: updateSteps.values.slice(0, updateSteps.length),
-      length: updateSteps.length,
-      overflowCount: updateSteps.overflowCount,
-    },
-    recentUpdates: weight.recentUpdates,
-    stepsFollowed: weight.stepsFollowed,
-    missedSteps: weight.missedSteps,
-  };
 }
 
 /** Hover content for a unit or weight, or null before the first snapshot. */
