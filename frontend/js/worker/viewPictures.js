@@ -1,7 +1,7 @@
-// What the stream worker sends the page's views: copies and summaries of its
-// state, and the network view's live layer drawn as a bitmap. Each method adds
-// the ArrayBuffers and ImageBitmaps it creates to `transfer`, so posting the
-// update moves them instead of copying.
+// The views' parts of the stream worker's updates: copies and summaries of
+// its state, and the network view's live layer drawn as a bitmap. Each method
+// adds the ArrayBuffers and ImageBitmaps it creates to `transfer`, so posting
+// the update moves them instead of copying.
 
 import { weightKeepProbabilities } from "../lessons/keepProbabilities.js";
 import { MASK_SCOPE_WEIGHTS } from "../protocol.js";
@@ -83,11 +83,11 @@ export class ViewPictures {
   }
 
   /**
-   * Adds what the network view draws: a copy of the weights of a network small
-   * enough to draw link by link, and a bitmap of the latest step's links or,
-   * for the summary view, of its block lines and units with their block
-   * statistics, whichever the page's view shows. `scene` is the view's
-   * workerScene, or null before its first layout.
+   * Adds what the network view draws. A network small enough to draw link by
+   * link also gets a copy of its weights. The bitmap shows the latest step's
+   * links or, in the summary view, its block lines and units, which also get
+   * their block statistics. `scene` is the view's workerScene, or null before
+   * its first layout.
    */
   addNetwork(update, scene, transfer) {
     const weights = this.store.weights;
