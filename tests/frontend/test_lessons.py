@@ -10,8 +10,10 @@ tests/frontend/artifacts/ for a person to look at.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
+import time
 
 import httpx
 import numpy as np
@@ -30,8 +32,10 @@ from tests.frontend.pages import (
     ARTIFACTS,
     TIMEOUT_MS,
     VIEWPORTS,
+    PageErrors,
     collect_binary_frames,
     create_full_speed_run,
+    open_dashboard,
     pause_run,
     wait_for_frames,
     wait_for_step,
@@ -427,3 +431,65 @@ def test_meter_large_network_no_repeats(
         "lessons-512",
         [".network-panel", ".meter-panel", ".counts-panel", ".heatmap-panel"],
     )
+
+
+def test_opened_run_counts_recorded_steps(
+    browser: sync_api.Browser, page_errors: PageErrors, server: LiveServer
+) -> None:
+    """A finished run opened from its link counts every recorded step.
+
+    The page connects after the last step, so every step reaches it from the
+    server's step history rather than from the stream.
+    """
+    body = {
+        "dataset": "moons",
+        "n_samples": 800,
+        "hidden_sizes": [8],
+        "input_drop_rate": 0,
+        "batch_size": 12,
+        "epochs": 40,
+    }
+    run_id = httpx.post(f"{server.base_url}/api/runs", json=body).json()["id"]
+    httpx.post(f"{server.base_url}/api/runs/{run_id}/start")
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    run = {"status": "created"}
+    while run["status"] != "finished" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        run = httpx.get(f"{server.base_url}/api/runs/{run_id}").json()
+    assert run["status"] == "finished"
+    steps = int(run["step"])
+    assert steps == 2000  # 600 training points in batches of 12, 40 epochs
+
+    recorded = httpx.get(
+        f"{server.base_url}/api/runs/{run_id}/steps",
+        params={"first": 0, "count": steps},
+    ).json()
+    assert recorded["step_count"] == steps
+    distinct = len({base64.b64decode(masks) for masks in recorded["masks"]})
+
+    page = open_dashboard(browser, page_errors, f"{server.base_url}/#run={run_id}")
+    try:
+        page.wait_for_function(
+            "(steps) => document.querySelector('#meter-steps').dataset.value === steps",
+            arg=str(steps),
+            timeout=TIMEOUT_MS,
+        )
+        meter = page.locator(".meter-panel")
+        assert meter.locator("#meter-distinct").get_attribute("data-value") == str(
+            distinct
+        )
+        assert meter.locator("#meter-repeats").get_attribute("data-value") == str(
+            steps - distinct
+        )
+        page.locator(".counts-panel").scroll_into_view_if_needed()
+        sync_api.expect(page.locator("#counts-summary")).to_contain_text(
+            f"{steps:,} steps, steps 0–{steps - 1}", timeout=TIMEOUT_MS
+        )
+        losses = page.evaluate(
+            """(steps) => Array.from(window.dropviz.store.losses.values.slice(0, steps))
+                .filter(Number.isFinite).length""",
+            steps,
+        )
+        assert losses == steps
+    finally:
+        page.context.close()

@@ -57,6 +57,19 @@ export class LessonState {
     this.markDirty();
   }
 
+  /**
+   * Counts recorded steps from before the first snapshot, read from the
+   * server's step history (`frame` as decodeSteps returns it, without
+   * deltas). The update trails and pinned weights need the deltas, which the
+   * history does not keep, so they start at the snapshot.
+   */
+  addHistory(frame) {
+    if (this.counts === null || frame.firstStep + frame.stepCount > this.startStep) return;
+    this.counts.addFrame(frame);
+    this.tally.addFrame(frame);
+    this.markDirty();
+  }
+
   markDirty() {
     this.store.markDirty(Dirty.TRAINING_COUNTS, Dirty.SUBNETWORK_METER, Dirty.PINNED);
   }

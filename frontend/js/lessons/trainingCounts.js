@@ -77,10 +77,14 @@ export class TrainingCounts {
     if (this.nextStep === null || resumeStep > this.nextStep) this.nextStep = resumeStep;
   }
 
-  /** Counts every step of a decoded steps frame. */
+  /**
+   * Counts every step of a decoded steps frame. A frame of recorded steps
+   * from before the page connected may come after the live ones: the counts
+   * are sums, so only the first and next step depend on the order.
+   */
   addFrame(frame) {
     this.maskScope = frame.maskScope;
-    if (this.firstStep === null) this.firstStep = frame.firstStep;
+    this.firstStep = this.firstStep === null ? frame.firstStep : Math.min(this.firstStep, frame.firstStep);
     for (let k = 0; k < frame.stepCount; k++) {
       const masks = frame.masks[k];
       if (frame.maskScope === MASK_SCOPE_WEIGHTS) {
@@ -92,7 +96,7 @@ export class TrainingCounts {
       this.stepCount++;
     }
     this.countBatch(); // every count is complete when addFrame returns
-    this.nextStep = frame.firstStep + frame.stepCount;
+    this.nextStep = Math.max(this.nextStep ?? 0, frame.firstStep + frame.stepCount);
   }
 
   /** Adds one sample's unit masks to the batch, and counts the batch once it is full. */

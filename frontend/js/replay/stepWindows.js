@@ -45,7 +45,7 @@ export function splitMaskBlocks(bytes, layerSizes, maskScope, maxMaskRows) {
 }
 
 /** Decodes a StepRangeOut into { firstStep, stepCount, steps }, one entry per step. */
-function decodeWindow(range) {
+export function decodeWindow(range) {
   const maskScope = MASK_SCOPES[range.mask_scope];
   if (maskScope === undefined) throw new Error(`Unknown mask_scope "${range.mask_scope}" in the step range.`);
   const steps = [];

@@ -77,6 +77,7 @@ let awaitingAck = false;
 let pushTimer = null;
 let lastPushTime = -Infinity;
 let metricsFrom = null; // first step whose loss and accuracy the page has not been sent
+let historyNextStep = null; // next recorded step the page's history messages should bring, once requested
 let socketMessages = []; // text messages and snapshot metadata not yet posted to the page
 let socketMessageTimer = null;
 let lastPushError = null; // logged once, not 15 times a second
@@ -102,6 +103,7 @@ self.addEventListener("message", ({ data }) => {
     case "clear":
       generation = data.generation;
       metricsFrom = null;
+      historyNextStep = null;
       gatedFrames = [];
       store.clearRun();
       break;
@@ -118,6 +120,9 @@ self.addEventListener("message", ({ data }) => {
     case "views":
       views = { network: data.network, heatmap: data.heatmap };
       store.markDirty(Dirty.NETWORK, Dirty.HEATMAP);
+      break;
+    case "history":
+      if (data.generation === generation) addHistory(data.window);
       break;
     case "offscreen":
       offscreen = new Set(data.names);
@@ -229,6 +234,7 @@ function applyMessage(connectionId, buffer) {
       gatedFrames = []; // they continued the weights the snapshot replaces; the page forgets them on its metadata
       store.applySnapshot(decodeSnapshot(message));
       requestFrameRate(connectionId);
+      requestHistory();
       return;
     }
     if (store.layerSizes === null || store.weights === null) {
@@ -253,6 +259,40 @@ function applySteps(frame) {
     throw new ProtocolError(`Steps frame starts at step ${frame.firstStep}, expected ${store.nextStep}.`);
   }
   if (metricsFrom === null) metricsFrom = frame.firstStep;
+}
+
+/**
+ * Asks the page, once per run, for the recorded steps before the first
+ * snapshot, when the page connected to a run that had already trained. The
+ * page reads them from the server (GET /api/runs/{id}/steps) and posts them
+ * back in order as "history" messages.
+ */
+function requestHistory() {
+  if (historyNextStep !== null || lessons.startStep === null || lessons.startStep === 0) return;
+  historyNextStep = 0;
+  self.postMessage({ type: "historyNeeded", generation, endStep: lessons.startStep });
+}
+
+/** Counts a window of recorded steps (decodeWindow's format) if it is the next one expected. */
+function addHistory(window) {
+  if (historyNextStep === null || window.firstStep !== historyNextStep || window.stepCount === 0) return;
+  const stepCount = Math.min(window.stepCount, lessons.startStep - window.firstStep);
+  if (stepCount <= 0) return;
+  const steps = window.steps.slice(0, stepCount);
+  lessons.addHistory({
+    firstStep: window.firstStep,
+    stepCount,
+    maskScope: steps[0].maskScope,
+    maskRows: steps.map((step) => step.maskRows),
+    masks: steps.map((step) => step.masks),
+  });
+  steps.forEach((step, k) => {
+    store.losses.set(window.firstStep + k, step.loss);
+    store.batchAccuracies.set(window.firstStep + k, step.batchAccuracy);
+  });
+  metricsFrom = Math.min(metricsFrom ?? window.firstStep, window.firstStep);
+  historyNextStep = window.firstStep + stepCount;
+  store.markDirty(Dirty.STEP_CHART);
 }
 
 function reportFrameError(connectionId, error) {

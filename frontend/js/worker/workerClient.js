@@ -6,6 +6,8 @@
 // `counts`, `tally` and `pinned.weights` are summaries in the worker's
 // words, and `pin`, `unpin`, `describe` and `readWeights` are requests.
 
+import { loadHistory } from "./historyLoader.js";
+
 /**
  * A WebSocket held by the stream worker, with the part of WebSocket's
  * interface that RunStream uses: "open", "close" and "message" events (text
@@ -176,6 +178,12 @@ export class StreamWorkerClient {
       this.applyUpdate(message);
     } else if (message.type === "socket") {
       this.dispatchSocketEvent(message);
+    } else if (message.type === "historyNeeded") {
+      const runId = this.store.run?.id;
+      const { generation, endStep } = message;
+      if (runId === undefined || generation !== this.generation) return;
+      const isCurrent = () => this.generation === generation && this.store.run?.id === runId;
+      loadHistory(this.worker, runId, generation, endStep, isCurrent);
     } else if (message.type === "reply") {
       const resolve = this.replies.get(message.id);
       this.replies.delete(message.id);
