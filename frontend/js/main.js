@@ -291,6 +291,8 @@ function openRun(run) {
 
 async function createRun(event) {
   event.preventDefault();
+  // the buttons are disabled in the next animation frame, and a double click's second press comes sooner
+  if (busy) return;
   let config;
   try {
     config = form.readConfig();
@@ -315,7 +317,7 @@ async function createRun(event) {
 
 async function controlRun(action) {
   const runId = store.run?.id;
-  if (runId === undefined) return;
+  if (runId === undefined || busy) return;
   setBusy(true);
   try {
     applyRun(await api.controlRun(runId, action));

@@ -482,3 +482,15 @@ def test_dashboard_variant_errors_next_to_field(page: sync_api.Page) -> None:
         assert page.locator(field).get_attribute("aria-invalid") == "true", field
     sync_api.expect(page.locator("#form-errors")).to_contain_text("Adam β2")
     sync_api.expect(page.locator("#counter-status")).to_have_text("no run")
+
+
+def test_dashboard_double_click_creates_one_run(
+    page: sync_api.Page, server: LiveServer
+) -> None:
+    """A double click on New run sends one create request, not two."""
+    before = len(httpx.get(f"{server.base_url}/api/runs").json())
+    page.select_option("#field-dataset", "moons")
+    page.dblclick("#button-new")
+    sync_api.expect(page.locator("#counter-status")).to_have_text("created")
+    page.wait_for_timeout(1000)  # a second request would have answered by now
+    assert len(httpx.get(f"{server.base_url}/api/runs").json()) == before + 1
