@@ -82,7 +82,9 @@ export function describeUpdate(config, run, update) {
   const title = `${stepRange(update)}: ${trainedText}`;
   const t = update.firstStep;
   const end = update.firstStep + update.stepCount;
-  const summed = `a_{${end}} = a_{${t}} + Δa:  ${after} = ${before} + ${delta}`;
+  // "+ −0.0003" reads badly: a negative change is written as a subtraction
+  const deltaTerm = update.delta < 0 ? `− ${formatSigned(-update.delta)}` : `+ ${delta}`;
+  const summed = `a_{${end}} = a_{${t}} + Δa:  ${after} = ${before} ${deltaTerm}`;
   const plainSgd = config.optimizer === "sgd" && !(config.weight_decay > 0);
   const maxNorm = config.max_norm !== null && config.max_norm !== undefined;
 

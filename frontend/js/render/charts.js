@@ -118,11 +118,15 @@ export function drawAxes({ context, plot }, { xDomain, yDomain, xLabel, yLabel, 
 }
 
 /** Draws a legend box in the plot's top-right corner; each entry is { label, colour, dashed }. */
-export function drawLegend({ context, plot }, entries) {
+/**
+ * Draws a legend box in the plot's top right corner, or its bottom right one
+ * when `bottom` is true, for curves that end near the top, as accuracy does.
+ */
+export function drawLegend({ context, plot }, entries, { bottom = false } = {}) {
   const rowHeight = 15;
   const boxWidth = 26 + Math.max(...entries.map(({ label }) => context.measureText(label).width));
   const left = plot.left + plot.width - boxWidth - 6;
-  const top = plot.top + 4;
+  const top = bottom ? plot.top + plot.height - rowHeight * entries.length - 4 : plot.top + 4;
   context.fillStyle = "rgba(255, 255, 255, 0.85)";
   context.fillRect(left - 4, top - 2, boxWidth + 8, rowHeight * entries.length + 4);
   context.textAlign = "left";
@@ -306,5 +310,5 @@ export function drawEpochChart(canvas, store, { trainKey, testKey, yLabel, asPer
       }
     }
   }
-  drawLegend(frame, series.map(({ label, colour, dashed }) => ({ label, colour, dashed })));
+  drawLegend(frame, series.map(({ label, colour, dashed }) => ({ label, colour, dashed })), { bottom: asPercent });
 }

@@ -363,7 +363,7 @@ export class NetworkSummary {
     const lines = [`${hit.total.toLocaleString("en-US")} weights`];
     if (stats !== null) {
       const finite = stats.sampled[pair] - stats.nonFinite[pair];
-      if (stats.rowStride > 1) lines.push(`statistics estimated from every ${stats.rowStride}th source unit's weights`);
+      if (stats.rowStride > 1) lines.push(`statistics estimated from the weights of one source unit in every ${stats.rowStride}`);
       const mean = finite > 0 ? stats.sum[pair] / finite : NaN;
       const rms = finite > 0 ? Math.sqrt(stats.sumSquares[pair] / finite) : NaN;
       lines.push(`mean w = ${mean.toPrecision(3)}, RMS = ${rms.toPrecision(3)}, Σw ÷ Σ|w| = ${(stats.sumAbs[pair] > 0 ? stats.sum[pair] / stats.sumAbs[pair] : 0).toFixed(3)}`);

@@ -336,7 +336,7 @@ export class TrainingCountsView {
       figure.mapNote,
       `Colour: share of steps in the sub-network minus ${factors.length > 1 ? "q_in·q_out" : "q"} = ${formatProbability(probability)}. ` +
         describeBlocks(figure.layout, "mean share") +
-        (rowStride > 1 ? ` Map and histogram read every ${rowStride}th source unit's weights.` : ""),
+        (rowStride > 1 ? ` Map and histogram read the weights of one source unit in every ${rowStride}.` : ""),
     );
 
     drawShareHistogram(figure.histogram, histogram, summary, total, probability, "weights");
