@@ -54,9 +54,10 @@ function labelText(form, name) {
   return label ? label.textContent.trim() : name;
 }
 
-/** Parses "128, 128" into [128, 128]; an empty string means no hidden layer. */
+/** Parses "128, 128" into [128, 128]; a network needs at least one hidden layer. */
 export function parseHiddenSizes(text) {
   const parts = text.split(/[\s,]+/).filter((part) => part !== "");
+  if (parts.length === 0) throw new Error("expected at least one layer size, such as 128,128; the field is empty.");
   for (const part of parts) {
     if (!/^\d+$/.test(part) || Number(part) < 1) {
       throw new Error(`expected positive whole numbers separated by commas, such as 128,128; got "${part}".`);

@@ -299,6 +299,11 @@ def test_dashboard_rejects_bad_hidden_layers(page: sync_api.Page) -> None:
     sync_api.expect(errors).to_contain_text("Hidden layers")
     sync_api.expect(errors).to_contain_text('"abc"')
 
+    page.fill("#field-hidden-sizes", "")
+    page.click("#button-new")
+    sync_api.expect(errors).to_contain_text("Hidden layers")
+    sync_api.expect(errors).to_contain_text("at least one layer size")
+
 
 def test_dashboard_weights_match_server(
     page: sync_api.Page, server: LiveServer
