@@ -6,6 +6,7 @@ import { FormError, RunForm } from "./controls.js";
 import { CsvUpload } from "./csvUpload.js";
 import { DecisionPanel } from "./decisionPanel.js";
 import { RenderLoop } from "./loop.js";
+import { RunPicker } from "./runPicker.js";
 import { drawEpochChart, drawStepLossChart } from "./render/charts.js";
 import { CountersView } from "./render/counters.js";
 import { HeatmapView } from "./render/heatmap.js";
@@ -278,7 +279,7 @@ function handleRunEvent(message) {
   if (TERMINAL_STATUSES.has(message.status)) loadMetrics(runId);
 }
 
-/** Shows a run and streams it, for a new run and for a run named in the URL. */
+/** Shows a run and streams it: a new or imported run, one named in the URL or chosen in the run list. */
 function openRun(run) {
   stream.close();
   store.clearRun();
@@ -287,6 +288,7 @@ function openRun(run) {
   share.update();
   stream.connect(run.id);
   loadMetrics(run.id);
+  runPicker.refresh();
 }
 
 async function createRun(event) {
@@ -433,6 +435,12 @@ function watchPixelRatio() {
   }, { once: true, passive: true });
 }
 watchPixelRatio();
+
+const runPicker = new RunPicker(document.getElementById("run-picker"), {
+  onOpen: openRun,
+  getRunId: () => store.run?.id ?? null,
+});
+runPicker.refresh();
 
 const toolsStatus = document.getElementById("tools-status");
 const classroom = new ClassroomMode(

@@ -499,3 +499,27 @@ def test_dashboard_double_click_creates_one_run(
     sync_api.expect(page.locator("#counter-status")).to_have_text("created")
     page.wait_for_timeout(1000)  # a second request would have answered by now
     assert len(httpx.get(f"{server.base_url}/api/runs").json()) == before + 1
+
+
+def test_run_picker_opens_listed_run(page: sync_api.Page, server: LiveServer) -> None:
+    """The top bar lists the server's runs, newest first, and opens the one chosen."""
+    body = {"dataset": "moons", "hidden_sizes": [8], "epochs": 1}
+    older = httpx.post(f"{server.base_url}/api/runs", json=body).json()["id"]
+    newer = httpx.post(f"{server.base_url}/api/runs", json=body).json()["id"]
+    httpx.post(f"{server.base_url}/api/runs/{older}/step")
+
+    picker = page.locator("#run-picker")
+    picker.focus()
+    sync_api.expect(picker.locator(f"option[value='{older}']")).to_have_count(1)
+    values = picker.locator("option").evaluate_all(
+        "(options) => options.map((o) => o.value)"
+    )
+    assert values.index(newer) < values.index(older)
+    label = picker.locator(f"option[value='{older}']").inner_text()
+    assert "moons 2-8-2" in label
+    assert "1/" in label  # one step taken
+
+    picker.select_option(older)
+    sync_api.expect(page.locator("#counter-run")).to_have_attribute("title", older)
+    sync_api.expect(page.locator("#counter-status")).to_have_text("paused")
+    assert page.evaluate("location.hash").find(f"run={older}") >= 0
