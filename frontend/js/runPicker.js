@@ -37,7 +37,7 @@ export class RunPicker {
       console.error(`dropviz: listing the runs failed: ${error.message}`);
       return;
     }
-    runs.sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0));
+    runs.sort((a, b) => b.created_at.localeCompare(a.created_at)); // ISO 8601 times sort as text
     this.runs = new Map(runs.map((run) => [run.id, run]));
     const openId = this.getRunId();
     const placeholder = new Option(runs.length === 0 ? "No runs yet" : `Runs (${runs.length})`, "");
