@@ -113,6 +113,7 @@ const networkNotes = {
 };
 const stream = new RunStream(store, lessons, { onRunEvent: handleRunEvent });
 let busy = false;
+const speedField = document.getElementById("field-speed");
 const replay = new ReplayController(store, document.getElementById("replay"), document.getElementById("replay-heatmap-note"), {
   onChange: () => store.markDirty(Dirty.NETWORK, Dirty.HEATMAP),
 });
@@ -240,10 +241,16 @@ function setBusy(value) {
   store.markDirty(Dirty.CONTROLS);
 }
 
-/** Stores a Run from the API unless the page has moved on to another run meanwhile. */
+/**
+ * Stores a Run from the API unless the page has moved on to another run
+ * meanwhile. The speed field follows a speed that another tab or an API
+ * client set, unless it has the focus.
+ */
 function applyRun(run) {
   if (store.run !== null && store.run.id !== run.id) return;
+  const speedChanged = store.run !== null && store.run.max_steps_per_second !== run.max_steps_per_second;
   store.setRun(run);
+  if (speedChanged && document.activeElement !== speedField) form.setSpeed(run.max_steps_per_second ?? null);
 }
 
 async function loadMetrics(runId) {
@@ -382,7 +389,7 @@ document.getElementById("run-form").addEventListener("submit", createRun);
 for (const button of document.querySelectorAll("button[data-action]")) {
   button.addEventListener("click", () => controlRun(button.dataset.action), { passive: true });
 }
-document.getElementById("field-speed").addEventListener("change", changeSpeed, { passive: true });
+speedField.addEventListener("change", changeSpeed, { passive: true });
 
 const heatmapMode = document.getElementById("heatmap-mode");
 const heatmapScale = document.getElementById("heatmap-scale");

@@ -28,9 +28,11 @@ from tests.frontend.pages import (
     ARTIFACTS,
     TIMEOUT_MS,
     VIEWPORTS,
+    PageErrors,
     boxes_overlap,
     collect_binary_frames,
     drawn_units,
+    open_dashboard,
     pause_run,
     read_page_weights,
     read_server_weights,
@@ -523,3 +525,26 @@ def test_run_picker_opens_listed_run(page: sync_api.Page, server: LiveServer) ->
     sync_api.expect(page.locator("#counter-run")).to_have_attribute("title", older)
     sync_api.expect(page.locator("#counter-status")).to_have_text("paused")
     assert page.evaluate("location.hash").find(f"run={older}") >= 0
+
+
+def test_speed_field_follows_other_clients(
+    browser: sync_api.Browser, page_errors: PageErrors, server: LiveServer
+) -> None:
+    """Another client's speed shows in the form once the run changes state."""
+    body = {"dataset": "moons", "hidden_sizes": [8], "epochs": 200}
+    run_id = httpx.post(
+        f"{server.base_url}/api/runs", json={**body, "max_steps_per_second": 20}
+    ).json()["id"]
+    page = open_dashboard(browser, page_errors, f"{server.base_url}/#run={run_id}")
+    try:
+        sync_api.expect(page.locator("#field-speed")).to_have_value("20")
+        response = httpx.patch(
+            f"{server.base_url}/api/runs/{run_id}", json={"max_steps_per_second": 60}
+        )
+        assert response.status_code == 200
+        httpx.post(f"{server.base_url}/api/runs/{run_id}/start")
+        sync_api.expect(page.locator("#counter-status")).to_have_text("running")
+        sync_api.expect(page.locator("#field-speed")).to_have_value("60")
+    finally:
+        httpx.post(f"{server.base_url}/api/runs/{run_id}/stop")
+        page.context.close()
