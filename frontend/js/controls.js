@@ -185,6 +185,11 @@ export class RunForm {
     select.value = value;
   }
 
+  /** Returns the label text of the field named `name`. */
+  labelOf(name) {
+    return labelText(this.form, name);
+  }
+
   /** Returns the speed select's value: steps per second, or null for full speed. */
   readSpeed() {
     const value = this.form.elements.namedItem("max_steps_per_second").value;

@@ -361,7 +361,13 @@ async function initialize() {
     const [defaults, datasets] = await Promise.all([api.getDefaults(), api.getDatasets()]);
     form.setDatasets(datasets);
     form.setConfig(defaults);
-    share.applyToForm(form); // a shared link's config, over the defaults
+    const rejected = share.applyToForm(form); // a shared link's config, over the defaults
+    if (rejected.length > 0) {
+      form.showErrors(
+        "The link has values that its fields cannot take; those fields keep their defaults.",
+        rejected.map(({ field, value }) => ({ field, label: form.labelOf(field), text: `got "${value}", which is not a valid value here.` })),
+      );
+    }
   } catch (error) {
     form.showErrors("Loading the defaults from the server failed.", [error.message, "Reload the page to try again."]);
   }

@@ -31,6 +31,19 @@ export function readFragment(hash = window.location.hash) {
   };
 }
 
+/**
+ * Returns whether a link's `value` fits `field`: a number for a number field,
+ * and a positive speed for the speed select. Empty fits both: none, or full
+ * speed.
+ */
+function linkValueFits(field, value) {
+  const isSpeed = field.name === "max_steps_per_second";
+  if (value === "" || (field.type !== "number" && !isSpeed)) return true;
+  const number = Number(value);
+  if (value.trim() === "" || !Number.isFinite(number)) return false;
+  return !isSpeed || number > 0;
+}
+
 export class ShareState {
   /**
    * `form` is the run form element; `getRunId()` returns the open run's id
@@ -60,18 +73,28 @@ export class ShareState {
   /**
    * Writes the config from the opening fragment into `runForm` (a RunForm),
    * after the defaults, so fields the link leaves out keep their defaults.
+   * Returns the link's values that a field cannot take, as { field, value }
+   * pairs; those fields keep their defaults.
    */
   applyToForm(runForm) {
-    if (!this.hasConfig) return;
+    const rejected = [];
+    if (!this.hasConfig) return rejected;
     const config = {};
     for (const [name, value] of this.initialFields) {
       const field = this.form.elements.namedItem(name);
       if (field === null || field instanceof RadioNodeList) continue;
-      if (field.type === "checkbox") config[name] = value === "1";
-      else if (name === "max_steps_per_second") config[name] = value === "" ? null : Number(value);
-      else config[name] = value;
+      if (!linkValueFits(field, value)) {
+        rejected.push({ field: name, value });
+      } else if (field.type === "checkbox") {
+        config[name] = value === "1";
+      } else if (name === "max_steps_per_second") {
+        config[name] = value === "" ? null : Number(value);
+      } else {
+        config[name] = value;
+      }
     }
     runForm.setConfig(config);
+    return rejected;
   }
 
   /** Returns the fragment parameters for the current form, run and mode. */

@@ -382,3 +382,22 @@ def test_interrupted_run_enables_start_and_resumes(
     finally:
         stop_server(second)
     assert "Traceback" not in second.log(), second.log()
+
+
+def test_link_with_bad_values_keeps_defaults(
+    browser: sync_api.Browser, server: LiveServer, page_errors: PageErrors
+) -> None:
+    """A hand-edited link's values that fit no field are named; defaults stay."""
+    url = f"{server.base_url}/#epochs=zz&max_steps_per_second=abc&seed=7"
+    page = open_dashboard(browser, page_errors, url)
+    try:
+        errors = page.locator("#form-errors")
+        sync_api.expect(errors).to_contain_text("The link has values")
+        sync_api.expect(errors).to_contain_text('Epochs: got "zz"')
+        sync_api.expect(errors).to_contain_text('Speed: got "abc"')
+        sync_api.expect(page.locator("#field-epochs")).to_have_value("30")
+        sync_api.expect(page.locator("#field-seed")).to_have_value("7")
+        speeds = page.locator("#field-speed option").all_inner_texts()
+        assert not any("NaN" in text for text in speeds)
+    finally:
+        page.context.close()
