@@ -258,6 +258,9 @@ export class RunForm {
           const kind = INTEGER_FIELDS.has(name) ? "a whole number" : "a number";
           const empty = OPTIONAL_NUMBER_FIELDS.has(name) ? ", or nothing for none" : "";
           reject(name, `expected ${kind}${empty}; got "${text}".`);
+        } else if (field.min !== "" && value < Number(field.min)) {
+          // caught here, so it is listed with the other fields' errors rather than after them
+          reject(name, `expected ${field.min} or more; got ${text}.`);
         } else {
           config[name] = value;
         }

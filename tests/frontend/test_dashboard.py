@@ -292,6 +292,24 @@ def test_dashboard_shows_validation_errors(page: sync_api.Page) -> None:
     sync_api.expect(page.locator("#counter-status")).to_have_text("no run")
 
 
+def test_dashboard_lists_all_form_errors_at_once(page: sync_api.Page) -> None:
+    """Bad text and values below a field's minimum are reported in one round."""
+    page.fill("#field-hidden-sizes", "x")
+    page.fill("#field-epochs", "")
+    page.fill("#field-input-drop-rate", "-1")
+    page.fill("#field-batch-size", "0")
+    page.click("#button-new")
+
+    errors = page.locator("#form-errors")
+    sync_api.expect(errors).to_contain_text("Hidden layers: expected positive whole")
+    sync_api.expect(errors).to_contain_text('Epochs: expected a whole number; got ""')
+    sync_api.expect(errors).to_contain_text(
+        "Input drop rate: expected 0 or more; got -1"
+    )
+    sync_api.expect(errors).to_contain_text("Batch size: expected 1 or more; got 0")
+    sync_api.expect(page.locator("#counter-status")).to_have_text("no run")
+
+
 def test_dashboard_rejects_bad_hidden_layers(page: sync_api.Page) -> None:
     page.fill("#field-hidden-sizes", "128,abc")
     page.click("#button-new")
