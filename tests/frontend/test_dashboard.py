@@ -298,6 +298,7 @@ def test_dashboard_lists_all_form_errors_at_once(page: sync_api.Page) -> None:
     page.fill("#field-epochs", "")
     page.fill("#field-input-drop-rate", "-1")
     page.fill("#field-batch-size", "0")
+    page.fill("#field-hidden-drop-rate", "1")
     page.click("#button-new")
 
     errors = page.locator("#form-errors")
@@ -307,6 +308,9 @@ def test_dashboard_lists_all_form_errors_at_once(page: sync_api.Page) -> None:
         "Input drop rate: expected 0 or more; got -1"
     )
     sync_api.expect(errors).to_contain_text("Batch size: expected 1 or more; got 0")
+    sync_api.expect(errors).to_contain_text(
+        "Hidden drop rate: expected less than 1; got 1"
+    )
     sync_api.expect(page.locator("#counter-status")).to_have_text("no run")
 
 
