@@ -281,7 +281,7 @@ async function refreshRun(runId) {
 
 function handleRunEvent(message) {
   const runId = store.run?.id;
-  if (runId === undefined || message.type !== "status") return;
+  if (runId === undefined || (message.type !== "status" && message.type !== "speed")) return;
   refreshRun(runId);
   if (TERMINAL_STATUSES.has(message.status)) loadMetrics(runId);
 }
@@ -450,7 +450,11 @@ function watchPixelRatio() {
 watchPixelRatio();
 
 const runPicker = new RunPicker(document.getElementById("run-picker"), {
-  onOpen: openRun,
+  onOpen: (run) => {
+    form.setConfig(run.config); // so New run and Copy link repeat the run opened
+    form.clearErrors();
+    openRun(run);
+  },
   getRunId: () => store.run?.id ?? null,
 });
 runPicker.refresh();

@@ -528,7 +528,9 @@ def test_dashboard_double_click_creates_one_run(
 def test_run_picker_opens_listed_run(page: sync_api.Page, server: LiveServer) -> None:
     """The top bar lists the server's runs, newest first, and opens the one chosen."""
     body = {"dataset": "moons", "hidden_sizes": [8], "epochs": 1}
-    older = httpx.post(f"{server.base_url}/api/runs", json=body).json()["id"]
+    older = httpx.post(f"{server.base_url}/api/runs", json={**body, "seed": 5}).json()[
+        "id"
+    ]
     newer = httpx.post(f"{server.base_url}/api/runs", json=body).json()["id"]
     httpx.post(f"{server.base_url}/api/runs/{older}/step")
 
@@ -546,13 +548,18 @@ def test_run_picker_opens_listed_run(page: sync_api.Page, server: LiveServer) ->
     picker.select_option(older)
     sync_api.expect(page.locator("#counter-run")).to_have_attribute("title", older)
     sync_api.expect(page.locator("#counter-status")).to_have_text("paused")
+    # the form takes the run's settings, so New run and Copy link repeat it
+    sync_api.expect(page.locator("#field-hidden-sizes")).to_have_value("8")
+    sync_api.expect(page.locator("#field-seed")).to_have_value("5")
+    sync_api.expect(page.locator("#field-epochs")).to_have_value("1")
     assert page.evaluate("location.hash").find(f"run={older}") >= 0
+    assert "seed=5" in page.evaluate("location.hash")
 
 
 def test_speed_field_follows_other_clients(
     browser: sync_api.Browser, page_errors: PageErrors, server: LiveServer
 ) -> None:
-    """Another client's speed shows in the form once the run changes state."""
+    """A speed that another tab or API client sets shows in the form."""
     body = {"dataset": "moons", "hidden_sizes": [8], "epochs": 200}
     run_id = httpx.post(
         f"{server.base_url}/api/runs", json={**body, "max_steps_per_second": 20}
@@ -567,6 +574,11 @@ def test_speed_field_follows_other_clients(
         httpx.post(f"{server.base_url}/api/runs/{run_id}/start")
         sync_api.expect(page.locator("#counter-status")).to_have_text("running")
         sync_api.expect(page.locator("#field-speed")).to_have_value("60")
+        # a change while the run keeps its state arrives as a speed message
+        httpx.patch(
+            f"{server.base_url}/api/runs/{run_id}", json={"max_steps_per_second": 200}
+        )
+        sync_api.expect(page.locator("#field-speed")).to_have_value("200")
     finally:
         httpx.post(f"{server.base_url}/api/runs/{run_id}/stop")
         page.context.close()

@@ -154,6 +154,10 @@ class Run:
         self.max_steps_per_second = max_steps_per_second
         if self.recorder is not None:
             self.recorder.record_state(max_steps_per_second=max_steps_per_second)
+        # other viewers' speed controls follow
+        self.hub.publish_event(
+            {"type": "speed", "max_steps_per_second": max_steps_per_second}
+        )
 
     def restore(
         self,
