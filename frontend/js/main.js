@@ -365,7 +365,13 @@ async function initialize() {
     if (rejected.length > 0) {
       form.showErrors(
         "The link has values that its fields cannot take; those fields keep their defaults.",
-        rejected.map(({ field, value }) => ({ field, label: form.labelOf(field), text: `got "${value}", which is not a valid value here.` })),
+        rejected.map(({ field, value }) => ({
+          field,
+          label: form.labelOf(field),
+          text: field === "max_steps_per_second"
+            ? `expected steps per second above 0, or nothing for full speed; got "${value}".`
+            : `expected a number; got "${value}".`,
+        })),
       );
     }
   } catch (error) {

@@ -582,3 +582,19 @@ def test_speed_field_follows_other_clients(
     finally:
         httpx.post(f"{server.base_url}/api/runs/{run_id}/stop")
         page.context.close()
+
+
+def test_deleted_run_disables_controls(
+    browser: sync_api.Browser, page_errors: PageErrors, server: LiveServer
+) -> None:
+    """A run deleted while the page shows it reads as not found, with Start disabled."""
+    body = {"dataset": "moons", "hidden_sizes": [8], "epochs": 1}
+    run_id = httpx.post(f"{server.base_url}/api/runs", json=body).json()["id"]
+    page = open_dashboard(browser, page_errors, f"{server.base_url}/#run={run_id}")
+    try:
+        sync_api.expect(page.locator("#button-start")).to_be_enabled()
+        assert httpx.delete(f"{server.base_url}/api/runs/{run_id}").status_code == 204
+        sync_api.expect(page.locator("#counter-status")).to_have_text("not found")
+        sync_api.expect(page.locator("#button-start")).to_be_disabled()
+    finally:
+        page.context.close()

@@ -393,8 +393,9 @@ def test_link_with_bad_values_keeps_defaults(
     try:
         errors = page.locator("#form-errors")
         sync_api.expect(errors).to_contain_text("The link has values")
-        sync_api.expect(errors).to_contain_text('Epochs: got "zz"')
-        sync_api.expect(errors).to_contain_text('Speed: got "abc"')
+        sync_api.expect(errors).to_contain_text('Epochs: expected a number; got "zz"')
+        sync_api.expect(errors).to_contain_text("Speed: expected steps per second")
+        sync_api.expect(errors).to_contain_text('got "abc"')
         sync_api.expect(page.locator("#field-epochs")).to_have_value("30")
         sync_api.expect(page.locator("#field-seed")).to_have_value("7")
         speeds = page.locator("#field-speed option").all_inner_texts()
