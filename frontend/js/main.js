@@ -248,9 +248,10 @@ function setBusy(value) {
  */
 function applyRun(run) {
   if (store.run !== null && store.run.id !== run.id) return;
-  const speedChanged = store.run !== null && store.run.max_steps_per_second !== run.max_steps_per_second;
   store.setRun(run);
-  if (speedChanged && document.activeElement !== speedField) form.setSpeed(run.max_steps_per_second ?? null);
+  // compared with the field, not the stored run: other messages may have updated the run first
+  const speed = run.max_steps_per_second ?? null;
+  if (speed !== form.readSpeed() && document.activeElement !== speedField) form.setSpeed(speed);
 }
 
 async function loadMetrics(runId) {
@@ -281,7 +282,7 @@ async function refreshRun(runId) {
 
 function handleRunEvent(message) {
   const runId = store.run?.id;
-  if (runId === undefined || (message.type !== "status" && message.type !== "speed")) return;
+  if (runId === undefined || !["status", "speed", "snapshot"].includes(message.type)) return;
   refreshRun(runId);
   if (TERMINAL_STATUSES.has(message.status)) loadMetrics(runId);
 }

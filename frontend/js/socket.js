@@ -28,8 +28,9 @@ export class RunStream {
   /**
    * `store` receives the text messages and the snapshots' metadata;
    * `frames` (a StreamWorkerClient) opens the sockets in the stream worker.
-   * `onRunEvent(message)` is called after each text message so the page can
-   * refresh REST data.
+   * `onRunEvent(message)` is called after each text message, and with {
+   * type: "snapshot", status } after each snapshot, so the page can refresh
+   * REST data.
    */
   constructor(store, frames, { onRunEvent = () => {} } = {}) {
     this.store = store;
@@ -124,6 +125,8 @@ export class RunStream {
       if (this.socket !== socket) return;
       this.store.applySnapshotMeta(event.detail);
       this.stepsGate?.forget();
+      // messages sent before this connection were missed, such as a speed change
+      this.onRunEvent({ type: "snapshot", status: event.detail.status });
     });
     // a decoded steps frame held in the worker until the gate has it applied
     socket.addEventListener("steps", (event) => {
