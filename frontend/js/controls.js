@@ -262,7 +262,7 @@ export class RunForm {
           // caught here, so it is listed with the other fields' errors rather than after them
           reject(name, `expected ${field.min} or more; got ${text}.`);
         } else if (field.dataset.below !== undefined && value >= Number(field.dataset.below)) {
-          // an HTML max cannot say "below 1", the server's bound for rates and factors
+          // an HTML max is inclusive, and the server requires rates and factors below 1
           reject(name, `expected less than ${field.dataset.below}; got ${text}.`);
         } else {
           config[name] = value;

@@ -193,8 +193,8 @@ function renderEpochCharts() {
 // pinned weights still draw histograms and charts here, so at most one of
 // those two draws per frame.
 //
-// Views off screen wait (loop.js); the worker is told which of the views whose
-// pictures it computes are off screen, so it does not compute them either.
+// Views off screen draw less often (loop.js). onVisibility passes the worker the
+// off-screen views whose pictures it computes, so it computes them less often too.
 const WORKER_PICTURE_VIEWS = [Dirty.NETWORK, Dirty.HEATMAP, Dirty.TRAINING_COUNTS, Dirty.PINNED];
 const countsPanel = document.querySelector(".counts-panel");
 const renderLoop = new RenderLoop(store, {

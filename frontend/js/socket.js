@@ -167,7 +167,7 @@ export class RunStream {
     if (this.runId === null) return;
     if (event.code === CLOSE_RUN_DELETED) {
       this.store.setConnection("closed", "the run was deleted");
-      this.store.markRunMissing(); // the status and buttons say so too
+      this.store.markRunMissing(); // so the status and buttons show it too
       return;
     }
     if (event.code === CLOSE_RUN_UNKNOWN) {

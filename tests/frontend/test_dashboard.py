@@ -521,7 +521,7 @@ def test_dashboard_double_click_creates_one_run(
     page.select_option("#field-dataset", "moons")
     page.dblclick("#button-new")
     sync_api.expect(page.locator("#counter-status")).to_have_text("created")
-    page.wait_for_timeout(1000)  # a second request would have answered by now
+    page.wait_for_timeout(1000)  # a second request would have completed by now
     assert len(httpx.get(f"{server.base_url}/api/runs").json()) == before + 1
 
 

@@ -127,7 +127,7 @@ export class NetworkView {
       if (live !== null) this.summary.setStats(live.summaryStats);
       const image = live?.networkImage ?? null;
       if (image !== null && image.step === (lastFrame?.step ?? null) && this.drawLinkImage(image)) {
-        this.summary.updateLines(kept, weightMasks); // for hovering, which the worker's bitmap cannot answer
+        this.summary.updateLines(kept, weightMasks); // hover hit tests read the lines, which the worker's bitmap does not carry
       } else {
         this.drawSummary(store.weights, kept, weightMasks);
       }
