@@ -285,6 +285,7 @@ function handleRunEvent(message) {
   if (runId === undefined || !["status", "speed", "snapshot"].includes(message.type)) return;
   refreshRun(runId);
   if (TERMINAL_STATUSES.has(message.status)) loadMetrics(runId);
+  if (message.type === "status") runPicker.refresh(); // its line shows each run's status
 }
 
 /** Shows a run and streams it: a new or imported run, one named in the URL or chosen in the run list. */
